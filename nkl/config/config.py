@@ -1,0 +1,136 @@
+"""The validated experiment configuration: one immutable value built from an INI or from Python."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nkl.config.sections import DatabaseSection, DataSection, ExpSection, FeatsSection, ModelSection, PlotSection
+from nkl.config.values import did_you_mean
+from nkl.errors import ConfigError
+
+SPLIT_STRATEGIES = ("speaker_split", "random", "train", "test", "speakers_stated", "specified", "database")
+
+
+def stable_hash(value: Any, length: int = 16) -> str:
+    """Hash a JSON-able value independently of dict order."""
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of one experiment, typed, with defaults filled in."""
+
+    exp: ExpSection
+    data: DataSection
+    databases: tuple[tuple[str, DatabaseSection], ...]
+    feats: FeatsSection
+    model: ModelSection
+    plot: PlotSection
+    other_sections: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    source: str = ""
+    path: Path | None = None
+    warnings: tuple[str, ...] = ()
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as plain data (no source text, path or warnings)."""
+        return {
+            "EXP": dataclasses.asdict(self.exp),
+            "DATA": dataclasses.asdict(self.data),
+            "databases": {name: dataclasses.asdict(db) for name, db in self.databases},
+            "FEATS": dataclasses.asdict(self.feats),
+            "MODEL": dataclasses.asdict(self.model),
+            "PLOT": dataclasses.asdict(self.plot),
+        }
+
+    @property
+    def hash(self) -> str:
+        """Hash of the settings: equal for equal settings, whatever the INI's layout or comments."""
+        return stable_hash(self.settings())
+
+    def to_ini(self) -> str:
+        """The settings as an INI text that loads back to the same ``Config``."""
+        lines: list[str] = []
+        for section, obj in (("EXP", self.exp), ("DATA", self.data), ("FEATS", self.feats),
+                             ("MODEL", self.model), ("PLOT", self.plot)):
+            lines.append(f"[{section}]")
+            for f in dataclasses.fields(obj):
+                value = getattr(obj, f.name)
+                lines.append(f"{f.name} = {value!r}" if not isinstance(value, str) else f"{f.name} = {value}")
+            if section == "DATA":
+                for name, db in self.databases:
+                    lines.append(f"{name} = {db.path}")
+                    for f in dataclasses.fields(db):
+                        if f.name != "path":
+                            value = getattr(db, f.name)
+                            text = value if isinstance(value, str) else repr(value)
+                            lines.append(f"{name}.{f.name} = {text}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def replace(self, section: str, **changes: Any) -> Config:
+        """A copy with keys of one section changed (``section`` is 'exp', 'data', 'feats', 'model' or 'plot')."""
+        current = getattr(self, section)
+        known = {f.name for f in dataclasses.fields(current)}
+        for k in changes:
+            if k not in known:
+                raise ConfigError(f"Unknown key '{k}' for [{section.upper()}]{did_you_mean(k, sorted(known))}")
+        return dataclasses.replace(self, **{section: dataclasses.replace(current, **changes)})
+
+    def validate(self) -> None:
+        """Check what must hold before any work starts; raise ConfigError naming the key."""
+        from nkl.features.registry import get_extractor_class
+        from nkl.models import get_model_spec
+
+        if not self.databases:
+            raise ConfigError("[DATA] databases is empty; add e.g. `databases = ['emodb']` and `emodb = path/to/emodb.csv`")
+        if not self.data.target:
+            raise ConfigError("[DATA] target is missing; name the column to predict, e.g. `target = emotion`")
+        if not self.model.type:
+            raise ConfigError("[MODEL] type is missing; choose a model, e.g. `type = svm`")
+        spec = get_model_spec(self.model.type)
+        if self.exp.type and spec.task != self.exp.type:
+            raise ConfigError(
+                f"[MODEL] type '{self.model.type}' is a {spec.task} model but [EXP] type is {self.exp.type}; "
+                "pick a matching model (e.g. svm/svr, xgb/xgr, mlp/mlp_reg)"
+            )
+        if not self.feats.type:
+            raise ConfigError("[FEATS] type is empty; use e.g. `type = ['os']`")
+        for name in self.feats.type:
+            get_extractor_class(str(name))
+        if self.exp.runs < 1:
+            raise ConfigError(f"[EXP] runs must be at least 1, got {self.exp.runs}")
+        if self.exp.epochs < 1:
+            raise ConfigError(f"[EXP] epochs must be at least 1, got {self.exp.epochs}")
+        if not 0 <= self.feats.fail_threshold <= 1:
+            raise ConfigError(f"[FEATS] fail_threshold must be between 0 and 1, got {self.feats.fail_threshold}")
+        if self.model.logo == 1 or self.model.logo < 0:
+            raise ConfigError(f"[MODEL] logo must be 0 (off) or at least 2 folds, got {self.model.logo}")
+        for name, db in self.databases:
+            strategy = db.split_strategy
+            if isinstance(strategy, str) and strategy not in SPLIT_STRATEGIES:
+                raise ConfigError(
+                    f"[DATA] {name}.split_strategy: unknown value '{strategy}'{did_you_mean(strategy, SPLIT_STRATEGIES)} "
+                    f"Choices: {', '.join(SPLIT_STRATEGIES)}, or a list of test speakers"
+                )
+            if not isinstance(strategy, (str, list, tuple)):
+                raise ConfigError(f"[DATA] {name}.split_strategy: expected a name or a list of test speakers, got {strategy!r}")
+            for size_key in ("test_size", "dev_size"):
+                size = getattr(db, size_key)
+                if not 0 < size < 100:
+                    raise ConfigError(f"[DATA] {name}.{size_key} is a percentage between 0 and 100, got {size}")
+            if strategy == "speakers_stated" and not db.test:
+                raise ConfigError(f"[DATA] {name}.split_strategy = speakers_stated needs `{name}.test = ['spk1', ...]`")
+            if strategy == "specified" and not db.test_tables:
+                raise ConfigError(f"[DATA] {name}.split_strategy = specified needs `{name}.test_tables = [...]`")
+            if strategy in ("specified", "database") and db.type != "audformat":
+                raise ConfigError(f"[DATA] {name}.split_strategy = {strategy} works with audformat databases only")
+
+    def other(self, section: str) -> dict[str, str]:
+        """Raw keys of a section that another command reads (e.g. EXPL, REPORT)."""
+        return dict(dict(self.other_sections).get(section, ()))

@@ -1,0 +1,57 @@
+"""Keys and sections that nkululeko reads but nkl does not implement (yet).
+
+An INI written for nkululeko runs unchanged: these keys give one warning naming them instead
+of an "unknown key" error. Keys nkl implements live in ``sections.py``.
+"""
+
+from __future__ import annotations
+
+# Sections that belong to other nkululeko modules; `nkl run` ignores them with a note.
+OTHER_MODULE_SECTIONS: dict[str, str] = {
+    "EXPL": "nkl explore",
+    "PREDICT": "nkl predict",
+    "SEGMENT": "nkl segment",
+    "AUGMENT": "nkl augment",
+    "RESAMPLE": "nkl resample",
+    "REPORT": "nkl report",
+    "OPTIM": "nkl optim",
+    "FLAGS": "nkl flags",
+    "EXPORT": "nkl export",
+    "CROSSDB": "nkl multidb",
+}
+
+NOT_IMPLEMENTED: dict[str, frozenset[str]] = {
+    "EXP": frozenset(
+        {"store", "fig_dir", "res_dir", "cache", "model_dir", "models_dir", "export_onnx", "language",
+         "databases", "use_splits", "balancing", "run", "filter.sample_selection"}
+    ),
+    "DATA": frozenset(
+        {"tests", "trains", "root_folders", "check_vad", "sample_selection", "balance", "size_diff_weight",
+         "label_data", "label_result", "min_dur_test", "target_tables_append", "filter.sample_selection"}
+    ),
+    "DATA.<db>": frozenset(
+        {"as_test", "as_train", "scale", "reverse", "reverse.max", "value_counts", "limit", "columns", "check_vad", "reuse"}
+    ),
+    "FEATS": frozenset(
+        {"balancing", "balancing_random_state", "store_format", "print_feats", "needs_feature_extraction",
+         "import_file", "import_files_append", "os.features", "praat.features"}
+    ),
+    "MODEL": frozenset(
+        {"gamma", "GMM_components", "GMM_covariance_type", "eval_metric", "validation_split", "k_fold_cross",
+         "loso", "tuning_params", "scoring", "label_smoothing", "scheduler", "weight_decay", "momentum",
+         "only_test", "pretrained_model", "max_duration", "push_to_hub", "balancing", "hf_token", "nan_strategy",
+         "warmup_epochs", "max_grad_norm", "feature_noise", "threshold"}
+    ),
+    "PLOT": frozenset(
+        {"epochs", "epoch_progression", "anim_progression", "fps", "combine_per_speaker", "uncertainty_threshold",
+         "runs_compare", "ccc", "fill_areas", "kind", "best_model", "value_counts"}
+    ),
+}
+
+# Prefixes of extractor- or model-specific nkululeko keys (e.g. FEATS.wav2vec2.layer).
+NOT_IMPLEMENTED_PREFIXES: dict[str, tuple[str, ...]] = {
+    "FEATS": ("wav2vec2.", "hubert.", "wavlm.", "bert.", "audmodel.", "aud.", "agender.", "ast.", "emotion2vec.",
+              "spkrec.", "trill.", "xbow.", "mld.", "sptk.", "lfcc.", "cqcc.", "fft_", "textclassifier.", "min_syls",
+              "size", "assignments", "with_os"),
+    "MODEL": ("adm.", "scheduler.", "focal."),
+}

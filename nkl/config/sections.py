@@ -1,0 +1,153 @@
+"""Typed INI sections with their defaults: the single source of every supported key.
+
+Each dataclass field is one INI key. Its metadata holds the one-line meaning shown in the
+README key table and in error hints, nkululeko's alias spellings, and the allowed choices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+def key(default: Any, help: str, *, aliases: tuple[str, ...] = (), choices: tuple[str, ...] = ()) -> Any:
+    """Declare one INI key: its default, meaning, alias spellings and allowed values."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, "aliases": aliases, "choices": choices})
+    return field(default=default, metadata={"help": help, "aliases": aliases, "choices": choices})
+
+
+SCALERS = ("standard", "robust", "minmax", "speaker")
+OPENSMILE_SETS = ("eGeMAPSv02", "ComParE_2016", "GeMAPSv01b", "eGeMAPSv01b", "GeMAPSv01a", "eGeMAPSv01a", "emobase")
+
+
+@dataclass(frozen=True)
+class ExpSection:
+    """[EXP]: the experiment and its workspace."""
+
+    root: str = key("./results", "Workspace folder: Parquet tables, the DuckDB catalog and one folder per experiment.")
+    name: str = key("", "Experiment name (default: the INI file's name without .ini).")
+    type: str = key("", "classification or regression (default: regression when the target column is numeric).", choices=("classification", "regression"))
+    runs: int = key(1, "Repetitions with different seeds (seed, seed+1, ...); all are stored, the best on dev is saved.")
+    epochs: int = key(1, "Training epochs for mlp/mlp_reg (other models train once).")
+    traindevtest: bool = key(False, "Split off a dev set (speaker-disjoint) used for every model selection; default selection uses a dev split taken from train.")
+    seed: int = key(42, "Seed of splits, models and bootstrap resampling.", aliases=("random_seed",))
+    save: bool = key(True, "Save the best model with its scaler, encoder and feature spec for later reuse.")
+    save_test: str = key("", "Also write the test predictions to this CSV path.")
+    sample_selection: str = key("all", "Split that data-only modules act on: all, train or test.", choices=("all", "train", "test"))
+    no_warnings: bool = key(False, "Hide warnings on the console (they still go to the log file).")
+
+
+@dataclass(frozen=True)
+class DatabaseSection:
+    """[DATA] <db>.<key>: one database."""
+
+    path: str = key("", "<db> = path of the CSV file or audformat folder.")
+    type: str = key("", "csv or audformat (default: csv when the path ends in .csv).", choices=("csv", "audformat"))
+    absolute_path: bool | None = key(None, "CSV paths: True = relative to the working folder, False = relative to the CSV's folder (+audio_path); unset = absolute as is, else the CSV's folder.")
+    audio_path: str = key("", "Folder prefix joined to every relative file path (relative to the CSV's folder).")
+    colnames: dict = key({}, "Rename columns, e.g. {'sex': 'gender', 'path': 'file'}.")
+    mapping: dict = key({}, "Map labels, e.g. {'anger': 'angry'} or {'sad, bored': 'negative'}; unmapped labels are kept.")
+    label: str = key("", "Name of the target column in this database (default: [DATA] target).")
+    split_strategy: Any = key("speaker_split", "speaker_split, random, train, test, speakers_stated, specified, database, or a list of test speakers.")
+    test_size: float = key(20, "Percent of speakers (speaker_split) or samples (random) for test.", aliases=("tests_size",))
+    dev_size: float = key(20, "Percent of train speakers/samples for dev.")
+    test: list = key([], "Test speakers for speakers_stated.")
+    dev: list = key([], "Dev speakers for speakers_stated.")
+    train: list = key([], "Train speakers for speakers_stated (default: all speakers not in test/dev).")
+    train_tables: list = key([], "audformat tables forming the train split (split_strategy = specified).")
+    dev_tables: list = key([], "audformat tables forming the dev split (specified).")
+    test_tables: list = key([], "audformat tables forming the test split (specified).")
+    target_tables: list = key([], "audformat tables to read labels from (default: every table with the target column).")
+    files_tables: list = key([], "audformat tables to read speaker/gender/age from.", aliases=("files_table",))
+    limit_samples: int = key(0, "Keep at most N random samples of this database (0 = all).")
+    limit_samples_per_speaker: int = key(0, "Keep at most N random samples per speaker (0 = all).", aliases=("samples_per_speaker",))
+    min_duration_of_sample: float = key(0.0, "Drop samples shorter than this (seconds).", aliases=("min_length", "min_duration"))
+    max_duration_of_sample: float = key(0.0, "Drop samples longer than this (seconds; 0 = no limit).", aliases=("max_length", "max_duration"))
+    filter: Any = key({}, "Keep rows whose column matches, e.g. {'gender': 'female'} or {'emotion': ['anger', 'neutral']}.")
+    required: str = key("", "Keep only rows where this column is not empty.")
+    rename_speakers: bool = key(False, "Prefix speaker ids with the database name.")
+    check_size: int = key(0, "Reject files smaller than N bytes (True = 1000).")
+    disjoint_speakers: bool = key(True, "Refuse splits that share speakers between train, dev and test.")
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """[DATA]: databases, target and filters applied to all of them."""
+
+    databases: list = key([], "Names of the databases; each needs a `<name> = path` key.")
+    target: str = key("", "Column to predict (e.g. emotion, age).")
+    labels: list = key([], "Classes to keep (default: all found); a listed class with no data is an error.")
+    type: str = key("", "continuous = bin a numeric target into `labels` using `bins`.", choices=("continuous",))
+    bins: list = key([], "Bin edges for type = continuous (default: tertiles).")
+    target_divide_by: float = key(0.0, "Divide a numeric target by this factor (0 = off).")
+    limit_samples: int = key(0, "Keep at most N random samples in total (0 = all).")
+    limit_samples_per_speaker: int = key(0, "Keep at most N random samples per speaker (0 = all).", aliases=("samples_per_speaker",))
+    min_duration_of_sample: float = key(0.0, "Drop samples shorter than this (seconds).", aliases=("min_length", "min_duration"))
+    max_duration_of_sample: float = key(0.0, "Drop samples longer than this (seconds; 0 = no limit).", aliases=("max_length", "max_duration"))
+    filter: Any = key({}, "Keep rows whose column matches, in every database.")
+    check_size: int = key(0, "Reject files smaller than N bytes (True = 1000).")
+    no_reuse: bool = key(False, "Accepted for nkululeko INIs; nkl's caches are keyed by content, so stale reuse cannot happen.")
+
+
+@dataclass(frozen=True)
+class FeatsSection:
+    """[FEATS]: feature extractors, content-addressed in the catalog."""
+
+    type: list = key(["os"], "Extractors, concatenated column-wise: os (openSMILE).")
+    set: str = key("eGeMAPSv02", "openSMILE feature set.", choices=OPENSMILE_SETS)
+    level: str = key("functionals", "openSMILE level: functionals, or lld (frame values pooled to mean and std per sample).", choices=("functionals", "lld"))
+    features: list = key([], "Keep only these feature columns.")
+    scale: str = key("", "Feature scaling, fitted on training data only: standard, robust, minmax, speaker (z-score per speaker from that speaker's own samples).", choices=SCALERS)
+    fail_threshold: float = key(0.5, "Abort when more than this fraction of files fail extraction (failures are recorded in `rejects`).")
+    workers: int = key(0, "Parallel extraction processes (0 = all cores).", aliases=("n_jobs",))
+    nan_strategy: str = key("zero", "Missing feature values: zero, mean or median (of training data).", choices=("zero", "mean", "median"))
+    no_reuse: bool = key(False, "Accepted for nkululeko INIs; caches are keyed by content, so there is nothing stale to reuse.")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """[MODEL]: the model family and its hyper-parameters."""
+
+    type: str = key("", "Model: svm, svr, knn, knn_reg, tree, tree_reg, bayes, log_reg, lin_reg, xgb, xgr, mlp, mlp_reg.")
+    C_val: float = key(1.0, "SVM/SVR/log_reg regularisation C.", aliases=("c_val",))
+    kernel: str = key("rbf", "SVM/SVR kernel.", choices=("rbf", "linear", "poly", "sigmoid"))
+    K_val: int = key(5, "KNN neighbours.", aliases=("k_val",))
+    KNN_weights: str = key("uniform", "KNN weighting: uniform or distance.", aliases=("knn_weights", "weights"), choices=("uniform", "distance"))
+    n_estimators: int = key(100, "Boosting rounds for xgb/xgr (LightGBM).")
+    max_depth: int = key(6, "Tree depth for xgb/xgr.")
+    subsample: float = key(1.0, "Row subsampling for xgb/xgr.")
+    colsample_bytree: float = key(1.0, "Column subsampling for xgb/xgr.")
+    early_stopping_rounds: int = key(0, "xgb/xgr early stopping on the dev split (0 = off).")
+    learning_rate: float = key(0.0, "Learning rate (default 0.0001 for mlp, 0.1 for xgb/xgr).")
+    class_weight: bool = key(False, "Weight classes inversely to their frequency.")
+    logo: int = key(0, "Speaker-grouped cross-validation with N folds over train+test (N = number of speakers: leave-one-speaker-out).")
+    layers: Any = key([], "mlp hidden layer sizes, in order, e.g. [64, 16] or {'l1': 64, 'l2': 16}.")
+    drop: Any = key(0.0, "mlp dropout (one value or one per layer).")
+    activation: str = key("relu", "mlp activation.", choices=("relu", "tanh", "sigmoid", "leaky_relu"))
+    batch_size: int = key(8, "mlp batch size.")
+    optimizer: str = key("adamw", "mlp optimizer.", choices=("adamw", "adam", "sgd"))
+    loss: str = key("", "mlp loss: cross (classification), mse or mae (regression).", choices=("cross", "mse", "mae"))
+    patience: int = key(0, "mlp early stopping after N epochs without dev improvement (0 = off).")
+    device: str = key("cpu", "Device for torch models: cpu or cuda.")
+    n_jobs: int = key(1, "Threads inside one model (LightGBM).")
+    measure: str = key("", "Selection metric on dev: uar (classification) or mse, mae, ccc, pcc (regression).", choices=("uar", "accuracy", "mse", "mae", "ccc", "pcc"))
+    save: bool = key(True, "Accepted for nkululeko INIs; see [EXP] save.")
+
+
+@dataclass(frozen=True)
+class PlotSection:
+    """[PLOT]: result plots (Altair; always PNG and SVG)."""
+
+    name: str = key("", "Prefix of the plot files (default: the experiment name).")
+    format: str = key("png", "Preferred image format for reports; PNG and SVG are always written.", choices=("png", "svg", "pdf", "eps"))
+    titles: bool = key(True, "Put titles on plots.")
+
+
+def field_meta(section: type) -> dict[str, dict[str, Any]]:
+    """Map each key of a section dataclass to its default, type and metadata."""
+    out = {}
+    for f in fields(section):
+        default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+        out[f.name] = {"default": default, "type": f.type, **f.metadata}
+    return out

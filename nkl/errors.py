@@ -1,0 +1,58 @@
+"""The exception tree of nkl.
+
+Every error that a user can cause or fix is an ``NklError``; the CLI turns one into a single
+red line and exit code 2. Anything else is a bug and keeps its traceback::
+
+    NklError
+     ├── ConfigError(NklError, ValueError)       bad INI file, key or value
+     ├── DataError(NklError, ValueError)         bad CSV, labels, splits
+     ├── AudioError(NklError, RuntimeError)      one audio file cannot be used
+     ├── FeatureError(NklError, RuntimeError)    extraction failed too often
+     ├── ModelError(NklError, RuntimeError)      a model cannot be fitted, saved or loaded
+     ├── CatalogError(NklError, RuntimeError)    the workspace is damaged or locked
+     ├── QueryError(NklError, ValueError)        SQL that names unknown tables or columns
+     └── MissingExtraError(NklError, ImportError) an optional dependency is not installed
+"""
+
+from __future__ import annotations
+
+
+class NklError(Exception):
+    """Root of every error a user can cause or fix."""
+
+
+class ConfigError(NklError, ValueError):
+    """A bad INI file, section, key or value."""
+
+
+class DataError(NklError, ValueError):
+    """A bad CSV file, label, filter or split."""
+
+
+class AudioError(NklError, RuntimeError):
+    """One audio file cannot be used; recorded in ``rejects``, not fatal on its own."""
+
+
+class FeatureError(NklError, RuntimeError):
+    """Feature extraction failed for too many files."""
+
+
+class ModelError(NklError, RuntimeError):
+    """A model cannot be fitted, saved or loaded."""
+
+
+class CatalogError(NklError, RuntimeError):
+    """The workspace catalog is damaged, missing a table, or locked."""
+
+
+class QueryError(NklError, ValueError):
+    """SQL that cannot run on the catalog (unknown table, column, syntax)."""
+
+
+class MissingExtraError(NklError, ImportError):
+    """An optional dependency family is not installed."""
+
+    def __init__(self, extra: str, package: str) -> None:
+        super().__init__(f"{package} is not installed; install it with: pip install 'nkl[{extra}]'")
+        self.extra = extra
+        self.package = package

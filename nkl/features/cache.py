@@ -1,0 +1,178 @@
+"""Content-addressed feature tables: compute only missing rows, in parallel, streamed to disk in parts.
+
+A row's key is the sample's content key (audio hash + segment bounds); its part's name starts with the
+extractor's spec hash. A second experiment on the same audio, or the same one again, computes nothing;
+an interrupted run keeps every part already written and resumes with the rest.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from nkl.catalog.schemas import REJECTS
+from nkl.context import RunContext
+from nkl.errors import FeatureError
+from nkl.features.registry import Extractor
+from nkl.features.worker import Item, extract_chunk, init_worker
+
+FLUSH_ROWS = 64
+FLUSH_SECONDS = 10.0
+CHUNK = 4
+
+
+@dataclass(frozen=True)
+class ExtractionReport:
+    """What one ``ensure_features`` call did."""
+
+    table: str
+    cached: int
+    computed: int
+    failed: int
+    seconds: float
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def known_keys(ctx: RunContext, extractor: Extractor) -> tuple[set[str], dict[str, str]]:
+    """Content keys already computed for this spec, and those that failed before (key → reason)."""
+    ws, spec = ctx.workspace, extractor.spec_hash
+    done: set[str] = set()
+    for part in ws.parts(extractor.table, spec):
+        done.update(pl.read_parquet(part, columns=["content_key"])["content_key"].to_list())
+    failed: dict[str, str] = {}
+    for part in ws.parts("rejects", f"features-{extractor.table}-{spec}"):
+        for key, reason in pl.read_parquet(part, columns=["content_key", "reason"]).iter_rows():
+            failed[key] = reason
+    return done, failed
+
+
+class _PartWriter:
+    """Buffers extracted rows and writes them as Parquet parts (atomically) every so often."""
+
+    def __init__(self, ctx: RunContext, extractor: Extractor, samples: pl.DataFrame) -> None:
+        self.ctx, self.extractor = ctx, extractor
+        self.spec = extractor.spec_hash
+        self.names: list[str] = []
+        self.rows: list[tuple[str, np.ndarray]] = []
+        self.failures: list[tuple[str, str]] = []
+        self.last_flush = time.monotonic()
+        self.counter = 0
+        self.written = 0
+        self.failed = 0
+        self.where = {r[0]: r[1:] for r in samples.select("content_key", "database", "sample", "file").iter_rows()}
+
+    def add(self, names: list[str], rows: list[tuple[str, np.ndarray]], failures: list[tuple[str, str]]) -> None:
+        self.names = self.names or names
+        self.rows.extend(rows)
+        self.failures.extend(failures)
+        if len(self.rows) + len(self.failures) >= FLUSH_ROWS or time.monotonic() - self.last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        stamp = f"{time.time_ns()}-{os.getpid()}-{self.counter}"
+        self.counter += 1
+        ws = self.ctx.workspace
+        if self.rows:
+            matrix = np.vstack([v for _, v in self.rows])
+            frame = pl.DataFrame(matrix, schema=self.names, orient="row").with_columns(
+                pl.Series("content_key", [k for k, _ in self.rows], dtype=pl.String), pl.lit(self.spec).alias("spec_hash"))
+            frame = frame.select(["content_key", "spec_hash", *self.names])
+            ws.write_part(self.extractor.table, f"{self.spec}-{stamp}", frame, index=False)
+            self.written += len(self.rows)
+        if self.failures:
+            rejects = pl.DataFrame(
+                [{"database": self.where[k][0], "sample": self.where[k][1], "file": self.where[k][2],
+                  "stage": f"features:{self.extractor.table}", "reason": r, "content_key": k} for k, r in self.failures],
+                schema=REJECTS,
+            )
+            ws.write_part("rejects", f"features-{self.extractor.table}-{self.spec}-{stamp}", rejects, index=False)
+            self.failed += len(self.failures)
+        self.rows, self.failures = [], []
+        self.last_flush = time.monotonic()
+
+
+def _run_pool(ctx: RunContext, extractor: Extractor, chunks: list[list[Item]], workers: int, writer: _PartWriter, bar) -> None:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker, initargs=(extractor,)) as pool:
+        pending: set[Future] = set()
+        queue = iter(chunks)
+        try:
+            for chunk in queue:
+                pending.add(pool.submit(extract_chunk, chunk))
+                if len(pending) >= workers * 3:
+                    break
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    names, rows, failures = future.result()
+                    writer.add(names, rows, failures)
+                    bar.advance(len(rows) + len(failures))
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        pending.add(pool.submit(extract_chunk, nxt))
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame, *, workers: int = 0,
+                    fail_threshold: float = 0.5) -> ExtractionReport:
+    """Make sure every sample has a feature row for this extractor; compute only the missing ones."""
+    started = time.monotonic()
+    unique = samples.unique("content_key", keep="first", maintain_order=True)
+    done, failed_before = known_keys(ctx, extractor)
+    todo = unique.filter(~pl.col("content_key").is_in(list(done | set(failed_before))))
+    cached = unique.height - todo.height
+    writer = _PartWriter(ctx, extractor, unique)
+    if todo.height:
+        items = [Item(r["content_key"], r["file"], float(r["start"] or 0.0), r["end"])
+                 for r in todo.select("content_key", "file", "start", "end").iter_rows(named=True)]
+        n_workers = min(workers or default_workers(), max(1, len(items) // CHUNK))
+        ctx.log.info("%s: extracting %d of %d files with %d worker(s) (%d cached)", extractor.table, len(items), unique.height, n_workers, cached)
+        try:
+            with ctx.progress.task(f"Features {extractor.table}", total=len(items)) as bar:
+                if n_workers <= 1:
+                    extractor.setup()
+                    for i in range(0, len(items), CHUNK):
+                        chunk = items[i:i + CHUNK]
+                        writer.add(*extract_chunk(chunk, extractor))
+                        bar.advance(len(chunk))
+                else:
+                    chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+                    _run_pool(ctx, extractor, chunks, n_workers, writer, bar)
+        finally:
+            writer.flush()
+            ctx.workspace.refresh_views([extractor.table, "rejects"])
+    failed_now = writer.failed
+    failed_total = failed_now + sum(1 for k in unique["content_key"].to_list() if k in failed_before)
+    if unique.height and failed_total / unique.height > fail_threshold:
+        raise FeatureError(
+            f"{extractor.table}: {failed_total} of {unique.height} files failed (more than fail_threshold = {fail_threshold}); "
+            "see `nkl query \"select reason, count(*) from rejects group by 1\"`"
+        )
+    if failed_now:
+        ctx.log.warning("%s: %d file(s) could not be used and were recorded in rejects", extractor.table, failed_now)
+    return ExtractionReport(extractor.table, cached, writer.written, failed_total, time.monotonic() - started)
+
+
+def load_features(ctx: RunContext, extractor: Extractor, keys: list[str]) -> pl.DataFrame:
+    """Feature rows of these content keys (``content_key`` + feature columns)."""
+    parts = ctx.workspace.parts(extractor.table, extractor.spec_hash)
+    if not parts:
+        return pl.DataFrame({"content_key": []}, schema={"content_key": pl.String})
+    frame = pl.concat([pl.scan_parquet(p) for p in parts], how="diagonal_relaxed")
+    return (frame.filter(pl.col("content_key").is_in(keys)).drop("spec_hash")
+            .unique("content_key", keep="last").collect())

@@ -1,0 +1,68 @@
+"""What one extraction process does: decode a file, check it, run the extractor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nkl.audio.decode import load_audio
+from nkl.errors import AudioError
+from nkl.features.registry import Extractor
+
+# One extractor per worker process, set up once by ``init_worker`` (a process-local, not shared state).
+_extractor: Extractor | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One sample to extract: its content key and where its audio lies."""
+
+    content_key: str
+    file: str
+    start: float
+    end: float | None
+
+
+def init_worker(extractor: Extractor) -> None:
+    """Process-pool initializer: load the extractor's libraries once."""
+    global _extractor
+    extractor.setup()
+    _extractor = extractor
+
+
+def extract_one(extractor: Extractor, item: Item) -> tuple[list[str], np.ndarray]:
+    """Features of one item; AudioError with a reason when the audio cannot give any."""
+    signal, rate = load_audio(item.file, item.start, item.end, extractor.sample_rate)
+    duration = len(signal) / rate
+    if duration < extractor.min_duration:
+        raise AudioError(f"too short ({duration * 1000:.0f} ms; {extractor.name} needs at least {extractor.min_duration * 1000:.0f} ms)")
+    if not np.any(signal):
+        raise AudioError("silent (every sample is zero)")
+    if not np.all(np.isfinite(signal)):
+        raise AudioError("audio holds NaN or infinite samples")
+    try:
+        names, values = extractor.extract(signal, rate)
+    except Exception as exc:  # noqa: BLE001 - any library failure on one file is that file's reject reason
+        raise AudioError(f"{extractor.name} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}") from None
+    if values.size == 0 or not np.any(np.isfinite(values)):
+        raise AudioError(f"{extractor.name} returned no finite values")
+    return names, values
+
+
+def extract_chunk(items: list[Item], extractor: Extractor | None = None) -> tuple[list[str], list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
+    """Extract a chunk: feature names, (content_key, values) rows, and (content_key, reason) failures."""
+    ext = extractor if extractor is not None else _extractor
+    assert ext is not None, "init_worker was not called"
+    names: list[str] = []
+    rows: list[tuple[str, np.ndarray]] = []
+    failures: list[tuple[str, str]] = []
+    for item in items:
+        try:
+            item_names, values = extract_one(ext, item)
+        except AudioError as exc:
+            failures.append((item.content_key, str(exc)))
+            continue
+        names = names or item_names
+        rows.append((item.content_key, values))
+    return names, rows, failures
