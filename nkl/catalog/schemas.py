@@ -17,11 +17,11 @@ SAMPLES = pl.Schema({
 })
 SPLITS = pl.Schema({"experiment": pl.String, "sample": pl.String, "split": pl.String, "split_hash": pl.String})
 PREDICTIONS = pl.Schema({
-    "experiment": pl.String, "run": pl.Int64, "fold": pl.Int64, "sample": pl.String, "split": pl.String,
+    "experiment": pl.String, "run": pl.Int64, "fold": pl.Int64, "sample": pl.String, "speaker": pl.String, "split": pl.String,
     "truth": pl.String, "predicted": pl.String, "uncertainty": pl.Float64,
 })
 REGRESSION_PREDICTIONS = pl.Schema({
-    "experiment": pl.String, "run": pl.Int64, "fold": pl.Int64, "sample": pl.String, "split": pl.String,
+    "experiment": pl.String, "run": pl.Int64, "fold": pl.Int64, "sample": pl.String, "speaker": pl.String, "split": pl.String,
     "truth": pl.Float64, "predicted": pl.Float64,
 })
 RESULTS = pl.Schema({

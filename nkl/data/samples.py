@@ -41,21 +41,40 @@ def _sample_ids(name: str, rows: pl.DataFrame) -> pl.Series:
     return rows.select(pl.concat_str(pl.lit(f"{name}/"), pl.col("file_id"), segment).alias("sample")).to_series()
 
 
-def import_database(ctx: RunContext, name: str, db: DatabaseSection, target: str, min_bytes: int = 0) -> pl.DataFrame:
-    """Return the samples of one database, importing (probing, hashing) only what changed."""
+def read_source(name: str, db: DatabaseSection, target: str, min_bytes: int = 0) -> tuple[pl.DataFrame, dict, str]:
+    """The database's rows, the stat of each audio file, and the import hash that fingerprints both."""
     rows = _read_rows(name, db, target)
     rows = rows.with_columns(sample=_sample_ids(name, rows), database=pl.lit(name))
     files = rows["file"].unique(maintain_order=True).to_list()
     stats = {f: _stat(f) for f in files}
     source_hash = hash_file(Path(db.path)) if Path(db.path).is_file() else stable_hash(sorted(os.listdir(db.path)))
     import_hash = stable_hash([dataclasses.asdict(db), target, min_bytes, source_hash, sorted(stats.items())])
+    return rows, stats, import_hash
+
+
+def cached_samples(ctx: RunContext, name: str, import_hash: str) -> pl.DataFrame | None:
+    """The stored samples of a database when they were imported from exactly this source."""
+    part = ctx.workspace.part_path("samples", name)
+    if not part.exists():
+        return None
+    old = pl.read_parquet(part)
+    if "import_hash" in old.columns and old.height and old["import_hash"][0] == import_hash:
+        return old
+    return None
+
+
+def import_database(ctx: RunContext, name: str, db: DatabaseSection, target: str, min_bytes: int = 0) -> pl.DataFrame:
+    """Return the samples of one database, importing (probing, hashing) only what changed."""
+    rows, stats, import_hash = read_source(name, db, target, min_bytes)
+    files = list(stats)
+    cached = cached_samples(ctx, name, import_hash)
+    if cached is not None:
+        return cached
     ws = ctx.workspace
     part = ws.part_path("samples", name)
     previous: dict[tuple[str, int, int], dict] = {}
     if part.exists():
         old = pl.read_parquet(part)
-        if "import_hash" in old.columns and old.height and old["import_hash"][0] == import_hash:
-            return old
         cols = ["file", "bytes", "mtime_ns", "audio_hash", "sample_rate", "channels", "file_duration"]
         if all(c in old.columns for c in cols):
             for r in old.select(cols).unique("file").iter_rows(named=True):

@@ -15,7 +15,7 @@ class OpenSmileExtractor(Extractor):
     """openSMILE through the ``opensmile`` package; ``level = lld`` pools frames to mean and std."""
 
     name = "os"
-    sample_rate = 16000
+    sample_rate = None  # openSMILE's sets work at any rate; the native rate matches nkululeko's features
     min_duration = 0.02
 
     def __init__(self, feats: FeatsSection) -> None:

@@ -1,0 +1,54 @@
+"""The model registry: every ``[MODEL] type`` nkl knows, collected from the family modules.
+
+Adding a model means one new family module (exposing ``FAMILY``, ``SPECS`` and ``load_model``)
+plus one entry in ``FAMILY_MODULES``. Family modules import their heavy libraries (sklearn,
+LightGBM, torch) only inside ``build``/``fit``/``load``, so importing the registry stays cheap.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+from nkl.errors import ConfigError
+from nkl.models import lightgbm_models, mlp, sklearn_models
+from nkl.models.base import Estimator, ModelSpec
+
+__all__ = ["FAMILY_LOADERS", "MODELS", "Estimator", "ModelSpec", "get_model_spec"]
+
+FAMILY_MODULES: tuple[ModuleType, ...] = (sklearn_models, lightgbm_models, mlp)
+
+
+def _collect_specs(modules: tuple[ModuleType, ...]) -> dict[str, ModelSpec]:
+    specs: dict[str, ModelSpec] = {}
+    for module in modules:
+        for spec in module.SPECS:
+            if spec.name in specs:
+                raise RuntimeError(f"Model type {spec.name!r} is registered twice")
+            specs[spec.name] = spec
+    return dict(sorted(specs.items()))
+
+
+MODELS: dict[str, ModelSpec] = _collect_specs(FAMILY_MODULES)
+FAMILY_LOADERS: dict[str, Callable[[Path], Estimator]] = {module.FAMILY: module.load_model for module in FAMILY_MODULES}
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """Return the registry entry for ``[MODEL] type = name``.
+
+    Raises:
+        ConfigError: ``name`` is not registered; the message suggests the closest names and
+            lists every choice.
+    """
+    try:
+        return MODELS[name]
+    except KeyError:
+        pass
+    choices = ", ".join(MODELS)
+    close = difflib.get_close_matches(str(name), list(MODELS), n=3)
+    # Equally close names come out in reverse alphabetical order; list them alphabetically.
+    close.sort(key=lambda c: (-difflib.SequenceMatcher(None, str(name), c).ratio(), c))
+    hint = "; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else "."
+    raise ConfigError(f"Unknown model type {name!r} in [MODEL] type{hint} Choices: {choices}")

@@ -1,0 +1,230 @@
+"""Running a plan: each stage reads and writes catalog tables, skipping what is already there."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from nkl.catalog.schemas import RUNS, SPLITS, check_schema
+from nkl.catalog.store import write_text
+from nkl.config.config import stable_hash
+from nkl.config.values import did_you_mean
+from nkl.context import RunContext
+from nkl.data import apply_filters, assign_splits, import_database, prepare_target
+from nkl.errors import ConfigError, DataError
+from nkl.evaluate.results import best_run, evaluation_split, result_plots, results_table
+from nkl.features.cache import ExtractionReport, ensure_features, load_features
+from nkl.models.bundle import ModelBundle
+from nkl.models.train import Design, fit_and_predict
+from nkl.plan.plan import Plan
+
+PACKAGES = ("nkl", "polars", "duckdb", "numpy", "scikit-learn", "lightgbm", "opensmile", "torch")
+
+
+@dataclass
+class RunResult:
+    """What ``execute`` produced: the tables' rows for this experiment and where the files went."""
+
+    experiment: str
+    task: str
+    results: pl.DataFrame
+    best_run: int
+    cached: bool
+    extraction: list[ExtractionReport] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
+    log_file: Path | None = None
+    rejected: int = 0
+    n_samples: dict[str, int] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)
+
+    def headline(self) -> pl.DataFrame:
+        """Final metrics (test, or pooled LOGO folds) of the best run."""
+        split = "logo" if "logo" in self.results["split"].to_list() else "test"
+        return self.results.filter((pl.col("run") == self.best_run) & (pl.col("split") == split))
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def select_samples(ctx: RunContext, plan: Plan) -> pl.DataFrame:
+    """Load every database (cached by content), apply per-database and global filters, clean the target."""
+    c = plan.config
+    min_bytes = c.data.check_size if c.data.check_size != 1 else 1000
+    frames = []
+    for name, db in c.databases:
+        db_bytes = db.check_size if db.check_size != 1 else 1000
+        samples = import_database(ctx, name, db, c.data.target, max(min_bytes, db_bytes))
+        if samples.height == 0:
+            raise DataError(f"[DATA] {name}: no usable audio (every file was rejected); see `nkl query \"select * from rejects\"`")
+        samples = apply_filters(ctx, samples, db, f"[DATA] {name}", c.exp.seed)
+        if db.rename_speakers:
+            samples = samples.with_columns(pl.concat_str(pl.lit(f"{name}_"), pl.col("speaker")).alias("speaker"))
+        frames.append(samples)
+    df = pl.concat(frames, how="diagonal_relaxed")
+    df = apply_filters(ctx, df, c.data, "[DATA]", c.exp.seed)
+    return prepare_target(ctx, c, df, plan.task)
+
+
+def _feature_matrix(ctx: RunContext, plan: Plan, splits: pl.DataFrame) -> Design:
+    c = plan.config
+    keys = splits["content_key"].to_list()
+    frame = splits.select("sample", "split", "speaker", "database", "content_key", pl.col(c.data.target).alias("truth"))
+    columns: list[str] = []
+    for ext in plan.extractors:
+        feats = load_features(ctx, ext, keys)
+        names = [n for n in feats.columns if n != "content_key"]
+        if len(plan.extractors) > 1:
+            feats = feats.rename({n: f"{ext.name}.{n}" for n in names})
+            names = [f"{ext.name}.{n}" for n in names]
+        frame = frame.join(feats, on="content_key", how="inner")
+        columns += names
+    dropped = splits.height - frame.height
+    if dropped:
+        ctx.log.warning("%d sample(s) have no features (recorded in rejects) and are left out", dropped)
+    if c.feats.features:
+        wanted = [str(f) for f in c.feats.features]
+        unknown = [f for f in wanted if f not in columns]
+        if unknown:
+            raise ConfigError(f"[FEATS] features names unknown column '{unknown[0]}'{did_you_mean(unknown[0], columns)} "
+                              f"({len(columns)} columns exist, e.g. {', '.join(columns[:5])})")
+        columns = wanted
+    frame = frame.sort("sample")
+    X = frame.select(columns).to_numpy().astype(np.float64)
+    if plan.task == "classification":
+        labels = [str(x) for x in c.data.labels] if c.data.labels and c.data.type != "continuous" else sorted(frame["truth"].unique().to_list())
+        code = {label: i for i, label in enumerate(labels)}
+        y = np.array([code[t] for t in frame["truth"].to_list()])
+        train_classes = set(frame.filter(pl.col("split") == "train")["truth"].to_list())
+        missing = [label for label in labels if label not in train_classes]
+        if missing and not c.model.logo:
+            ctx.log.warning("classes with no training sample: %s (the model cannot predict them)", ", ".join(missing))
+    else:
+        labels, y = [], frame["truth"].to_numpy().astype(np.float64)
+    return Design(samples=frame.drop("content_key"), X=X, columns=columns, y=y, labels=labels, task=plan.task)
+
+
+def plan_hash(plan: Plan, split_hash: str) -> str:
+    """Key of the fit and evaluate steps: everything they depend on, and nothing else."""
+    c = plan.config
+    return stable_hash([split_hash, [e.spec_hash for e in plan.extractors], c.feats.features, c.feats.scale, c.feats.nan_strategy,
+                        c.model, c.exp.runs, c.exp.epochs, c.exp.seed, plan.task, c.data.labels, c.exp.save])
+
+
+def _cached_result(ctx: RunContext, plan: Plan, key: str) -> RunResult | None:
+    ws, name = ctx.workspace, plan.name
+    runs = ws.part_path("runs", name)
+    if not runs.exists() or not ws.part_path("results", name).exists():
+        return None
+    done = pl.read_parquet(runs).filter((pl.col("plan_hash") == key) & (pl.col("status") == "done"))
+    if done.height == 0:
+        return None
+    results = pl.read_parquet(ws.part_path("results", name))
+    return RunResult(name, plan.task, results, int(done["best_run"][-1]), cached=True)
+
+
+def _record_run(ctx: RunContext, plan: Plan, row: dict) -> None:
+    ws, name = ctx.workspace, plan.name
+    part = ws.part_path("runs", name)
+    new = check_schema(pl.DataFrame([row], schema=RUNS), RUNS, "runs")
+    if part.exists():
+        old = pl.read_parquet(part).filter(pl.col("run_id") != row["run_id"])
+        new = pl.concat([old, new], how="diagonal_relaxed")
+    ws.write_part("runs", name, new)
+
+
+def _attach_log(ctx: RunContext, folder: Path) -> tuple[logging.Handler, Path]:
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    path = folder / "logs" / f"{datetime.now(UTC):%Y%m%d-%H%M%S}.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    ctx.log.addHandler(handler)
+    if ctx.log.level == logging.NOTSET or ctx.log.level > logging.DEBUG:
+        ctx.log.setLevel(logging.DEBUG)
+    return handler, path
+
+
+def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunResult:
+    """Run every step that the catalog does not already hold; return this experiment's results."""
+    c, ws, name = plan.config, ctx.workspace, plan.name
+    folder = ws.experiment_dir(name)
+    handler, log_path = _attach_log(ctx, folder)
+    started, start_time = time.monotonic(), datetime.now(UTC)
+    run_id = f"{start_time:%Y%m%dT%H%M%S%f}"
+    try:
+        for warning in c.warnings:
+            ctx.log.warning(warning)
+        ctx.log.debug("config %s:\n%s", c.hash, c.source or c.to_ini())
+        write_text(c.source or c.to_ini(), folder / "config.ini")
+        selected = select_samples(ctx, plan)
+        splits, split_hash = assign_splits(ctx, c, selected)
+        split_rows = check_schema(splits.select("sample", "split").with_columns(
+            experiment=pl.lit(name), split_hash=pl.lit(split_hash)), SPLITS, "splits").select(list(SPLITS))
+        ws.write_part("splits", name, split_rows)
+        counts = dict(splits["split"].value_counts().iter_rows())
+        ctx.log.info("%s: %d samples (%s), split %s", name, splits.height,
+                     ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), split_hash)
+        reports = [ensure_features(ctx, ext, splits, workers=workers if workers is not None else c.feats.workers,
+                                   fail_threshold=c.feats.fail_threshold) for ext in plan.extractors]
+        key = plan_hash(plan, split_hash)
+        cached = _cached_result(ctx, plan, key)
+        if cached is not None:
+            ctx.log.info("%s: fit and evaluation unchanged since the last run (plan %s); nothing to recompute", name, key)
+            cached.extraction, cached.log_file, cached.n_samples = reports, log_path, counts
+            return cached
+        base_row = {"experiment": name, "run_id": run_id, "config_text": c.source or c.to_ini(), "config_hash": c.hash,
+                    "plan_hash": key, "split_hash": split_hash,
+                    "feature_spec": json.dumps([e.spec() for e in plan.extractors], sort_keys=True),
+                    "versions": json.dumps(package_versions(), sort_keys=True), "seed": c.exp.seed,
+                    "start": start_time, "duration_s": None, "status": "running", "best_run": None}
+        _record_run(ctx, plan, base_row)
+        design = _feature_matrix(ctx, plan, splits)
+        predictions, fitted = fit_and_predict(c, design, ctx.log)
+        predictions = predictions.with_columns(experiment=pl.lit(name)).select("experiment", pl.exclude("experiment"))
+        results = results_table(name, plan.task, predictions, design.labels, c.exp.seed)
+        best = best_run(results, plan.task, c.model.measure)
+        ws.write_part("predictions", name, predictions)
+        ws.write_part("results", name, results)
+        plots = result_plots(folder / "plots", name, plan.task, predictions, results, design.labels, best, c.plot.titles)
+        if c.exp.save:
+            model = fitted[best]
+            ModelBundle(model.estimator, model.scaler, {
+                "experiment": name, "task": plan.task, "target": c.data.target, "labels": design.labels,
+                "columns": design.columns, "extractors": [e.spec() for e in plan.extractors],
+                "feats": {"type": list(c.feats.type), "set": c.feats.set, "level": c.feats.level},
+                "config_hash": c.hash, "plan_hash": key, "split_hash": split_hash, "run": best, "info": model.info,
+            }).save(folder / "model")
+        if c.exp.save_test:
+            test = predictions.filter((pl.col("run") == best) & (pl.col("split") == evaluation_split(predictions)))
+            Path(c.exp.save_test).parent.mkdir(parents=True, exist_ok=True)
+            test.write_csv(c.exp.save_test)
+        _record_run(ctx, plan, {**base_row, "duration_s": time.monotonic() - started, "status": "done", "best_run": best})
+        return RunResult(name, plan.task, results, best, cached=False, extraction=reports, plots=plots,
+                         log_file=log_path, n_samples=counts, labels=design.labels)
+    except BaseException as exc:
+        ctx.log.debug("run failed: %r", exc)
+        if ws.part_path("runs", name).exists():
+            runs = pl.read_parquet(ws.part_path("runs", name))
+            if run_id in runs["run_id"].to_list():
+                row = runs.filter(pl.col("run_id") == run_id).row(0, named=True)
+                _record_run(ctx, plan, {**row, "duration_s": time.monotonic() - started,
+                                        "status": "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"})
+        raise
+    finally:
+        ctx.log.removeHandler(handler)
+        handler.close()
