@@ -1,0 +1,128 @@
+"""The ``nkl`` command line: parse, build a plan, run it; user errors become one red line and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nkl.cli.console import err_console, print_error
+from nkl.errors import NklError
+
+app = typer.Typer(
+    name="nkl",
+    help="Speech machine-learning experiments as queries over a catalog of Parquet tables (nkululeko-compatible INI files).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="List the workspace's tables (rows, size), or rebuild its DuckDB index.", invoke_without_command=True)
+app.add_typer(catalog_app, name="catalog")
+
+ConfigArg = Annotated[Path | None, typer.Argument(help="Experiment INI file (nkl or nkululeko).", show_default=False)]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Experiment INI file (same as the argument).")]
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder ([EXP] root). Default: $NKL_WORKSPACE or ./results."),
+]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show debug messages.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Show only warnings, errors and results.")]
+
+
+def _config_path(arg: Path | None, opt: Path | None) -> Path:
+    path = opt or arg
+    if path is None:
+        path = Path("exp.ini")
+        if not path.exists():
+            raise NklError("no config given; run `nkl run CONFIG.ini` (or put an exp.ini in this folder)")
+    return path
+
+
+def workspace_root(workspace: Path | None, config: Path | None = None) -> Path:
+    """The workspace a command reads: --workspace, else the config's [EXP] root, else $NKL_WORKSPACE or ./results."""
+    if workspace is not None:
+        return workspace
+    if config is not None:
+        from nkl.config import load_config
+
+        return Path(load_config(config).exp.root)
+    return Path(os.environ.get("NKL_WORKSPACE", "results"))
+
+
+@app.command()
+def run(config: ConfigArg = None, config_opt: ConfigOpt = None,
+        workers: Annotated[int | None, typer.Option(help="Extraction processes (default: [FEATS] workers, 0 = all cores).")] = None,
+        verbose: Verbose = False, quiet: Quiet = False) -> None:
+    """Run an experiment end to end: load, split, extract features (cached), train, evaluate."""
+    from nkl.cli.run import run_command
+
+    run_command(_config_path(config, config_opt), workers=workers, verbose=verbose, quiet=quiet)
+
+
+@app.command()
+def explain(config: ConfigArg = None, config_opt: ConfigOpt = None) -> None:
+    """Show an experiment's plan and what the catalog already holds for each step (runs nothing)."""
+    from nkl.cli.run import explain_command
+
+    explain_command(_config_path(config, config_opt))
+
+
+@app.command()
+def query(sql: Annotated[str, typer.Argument(help="SQL over the catalog's tables; files ('meta.csv') can be joined.")],
+          workspace: WorkspaceOpt = None,
+          config: Annotated[Path | None, typer.Option("--config", "-c", help="Take the workspace from this INI's [EXP] root.")] = None,
+          fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or parquet.")] = "table",
+          out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result to this file.")] = None,
+          limit: Annotated[int, typer.Option(help="Rows shown in table format (0 = all).")] = 50) -> None:
+    """Run SQL on the catalog (read-only) and print or save the result."""
+    from nkl.cli.query import query_command
+
+    query_command(sql, workspace_root(workspace, config), fmt, out, limit)
+
+
+@catalog_app.callback()
+def catalog(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
+    """List the tables with their rows and sizes."""
+    ctx.obj = workspace_root(workspace)
+    if ctx.invoked_subcommand is None:
+        from nkl.cli.query import list_tables
+
+        list_tables(ctx.obj)
+
+
+@catalog_app.command("rebuild")
+def catalog_rebuild(ctx: typer.Context) -> None:
+    """Recreate the DuckDB index from the Parquet tables alone."""
+    from nkl.cli.query import rebuild
+
+    rebuild(ctx.obj)
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app(standalone_mode=False)
+    except NklError as exc:
+        print_error(str(exc))
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: everything computed so far is kept; run the same command again to resume")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

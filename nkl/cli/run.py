@@ -1,0 +1,41 @@
+"""``nkl run`` and ``nkl explain``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nkl.catalog.workspace import Workspace
+from nkl.cli.console import RichProgress, err_console, out_console, setup_logging
+from nkl.cli.summary import summary_tables
+from nkl.config import load_config
+from nkl.context import RunContext
+from nkl.plan import Plan, execute, explain_text
+
+
+def run_command(config_path: Path, *, workers: int | None, verbose: bool, quiet: bool) -> None:
+    log = setup_logging(verbose, quiet)
+    config = load_config(config_path)
+    if config.exp.no_warnings and not verbose:
+        for handler in log.handlers:
+            handler.setLevel(max(handler.level, 40))
+    plan = Plan(config)
+    ctx = RunContext(Workspace(config.exp.root), log, RichProgress(enabled=not quiet))
+    result = execute(plan, ctx, workers=workers)
+    for table in summary_tables(result, ctx.workspace):
+        out_console.print(table)
+    extracted = sum(r.computed for r in result.extraction)
+    cached = sum(r.cached for r in result.extraction)
+    err_console.print(
+        f"features: {extracted} extracted, {cached} from cache"
+        + ("; model: unchanged, results from the catalog" if result.cached else "")
+        + f"\nexperiment folder: {ctx.workspace.experiment_dir(plan.name)}"
+        + (f"\nlog: {result.log_file}" if result.log_file else ""),
+        highlight=False,
+    )
+
+
+def explain_command(config_path: Path) -> None:
+    setup_logging(False, True)
+    config = load_config(config_path)
+    plan = Plan(config)
+    print(explain_text(plan, RunContext(Workspace(config.exp.root))))
