@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
-
 from nkl.errors import AudioError
 
 
@@ -21,6 +19,7 @@ def resample(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
     """Polyphase resampling from ``rate`` to ``target`` Hz."""
     if rate == target:
         return signal
+    from scipy.signal import resample_poly  # imported here: scipy.signal costs ~1 s at start-up
     g = gcd(rate, target)
     return resample_poly(signal, target // g, rate // g).astype(np.float32)
 

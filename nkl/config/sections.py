@@ -27,7 +27,7 @@ class ExpSection:
 
     root: str = key("./results", "Workspace folder: Parquet tables, the DuckDB catalog and one folder per experiment.")
     name: str = key("", "Experiment name (default: the INI file's name without .ini).")
-    type: str = key("", "classification or regression (default: regression when the target column is numeric).", choices=("classification", "regression"))
+    type: str = key("", "classification or regression (default: the task of [MODEL] type).", choices=("classification", "regression"))
     runs: int = key(1, "Repetitions with different seeds (seed, seed+1, ...); all are stored, the best on dev is saved.")
     epochs: int = key(1, "Training epochs for mlp/mlp_reg (other models train once).")
     traindevtest: bool = key(False, "Split off a dev set (speaker-disjoint) used for every model selection; default selection uses a dev split taken from train.")
@@ -132,6 +132,7 @@ class ModelSection:
     device: str = key("cpu", "Device for torch models: cpu or cuda.")
     n_jobs: int = key(1, "Threads inside one model (LightGBM).")
     measure: str = key("", "Selection metric on dev: uar (classification) or mse, mae, ccc, pcc (regression).", choices=("uar", "accuracy", "mse", "mae", "ccc", "pcc"))
+    random_seed: int = key(0, "Seed of model training (nkululeko's key; 0 = use [EXP] seed).")
     save: bool = key(True, "Accepted for nkululeko INIs; see [EXP] save.")
 
 

@@ -217,16 +217,19 @@ class MLPModel:
         y_eval: np.ndarray | None,
     ) -> None:
         classify = self.task == "classification"
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.TensorDataset(
-                torch.as_tensor(features, dtype=torch.float32),
-                torch.as_tensor(y_fit, dtype=torch.int64 if classify else torch.float32),
-                torch.as_tensor(weights, dtype=torch.float32),
-            ),
-            batch_size=int(self.params.get("batch_size", 8)),
-            shuffle=True,
-            generator=torch.Generator().manual_seed(self.seed),
+        data = torch.utils.data
+        dataset = data.TensorDataset(
+            torch.as_tensor(features, dtype=torch.float32),
+            torch.as_tensor(y_fit, dtype=torch.int64 if classify else torch.float32),
+            torch.as_tensor(weights, dtype=torch.float32),
         )
+        # Shuffled batches of indices, each fetched with one tensor index (no per-row collation).
+        batches = data.BatchSampler(
+            data.RandomSampler(dataset, generator=torch.Generator().manual_seed(self.seed)),
+            batch_size=int(self.params.get("batch_size", 8)),
+            drop_last=False,
+        )
+        loader = data.DataLoader(dataset, sampler=batches, batch_size=None)
         optimizer = _make_optimizer(torch, self.params, self.module.parameters())
         loss_name = "cross_entropy" if classify else _choice(self.params, "loss", "mse", REGRESSION_LOSSES)
         patience = self.params.get("patience")

@@ -36,6 +36,8 @@ KNN_WEIGHTS = ("uniform", "distance")
 
 # Models whose constructor takes class_weight='balanced'; the others get balanced sample weights.
 _TAKES_CLASS_WEIGHT = frozenset({"svm", "tree", "log_reg"})
+# Models whose probabilities come from a calibrated copy (see SklearnModel).
+_CALIBRATED = frozenset({"svm"})
 
 logger = logging.getLogger(__name__)
 
@@ -51,25 +53,33 @@ def _class_weight(params: Mapping[str, Any]) -> str | None:
     return "balanced" if params.get("class_weight", False) else None
 
 
-def _svm(params: Mapping[str, Any], seed: int, codes: np.ndarray) -> Any:
-    from sklearn.calibration import CalibratedClassifierCV
+def _svm(params: Mapping[str, Any], seed: int) -> Any:
     from sklearn.svm import SVC
 
-    smallest_class = int(np.bincount(codes)[np.unique(codes)].min())
-    if smallest_class < 2:
-        raise ModelError("svm needs at least 2 training rows per class to calibrate probabilities")
-    svc = SVC(
+    return SVC(
         C=float(params.get("C_val", 1.0)),
         kernel=_choice(params, "kernel", "rbf", SVM_KERNELS),
         gamma="scale",
         class_weight=_class_weight(params),
         random_state=seed,
     )
-    # SVC(probability=True) is deprecated since scikit-learn 1.9; this is its stated replacement.
-    return CalibratedClassifierCV(svc, ensemble=False, cv=min(5, smallest_class))
 
 
-def _svr(params: Mapping[str, Any], seed: int, codes: np.ndarray | None) -> Any:
+def _calibrated(svc: Any, codes: np.ndarray) -> Any:
+    """Platt-scale a copy of ``svc`` on cross-validated decisions, for ``predict_proba``.
+
+    SVC(probability=True) is deprecated since scikit-learn 1.9; this is its stated replacement.
+    """
+    from sklearn.base import clone
+    from sklearn.calibration import CalibratedClassifierCV
+
+    smallest_class = int(np.bincount(codes)[np.unique(codes)].min())
+    if smallest_class < 2:
+        raise ModelError("svm needs at least 2 training rows per class to calibrate probabilities")
+    return CalibratedClassifierCV(clone(svc), ensemble=False, cv=min(5, smallest_class))
+
+
+def _svr(params: Mapping[str, Any], seed: int) -> Any:
     from sklearn.svm import SVR
 
     return SVR(
@@ -78,7 +88,7 @@ def _svr(params: Mapping[str, Any], seed: int, codes: np.ndarray | None) -> Any:
     )
 
 
-def _knn(params: Mapping[str, Any], seed: int, codes: np.ndarray | None) -> Any:
+def _knn(params: Mapping[str, Any], seed: int) -> Any:
     from sklearn.neighbors import KNeighborsClassifier
 
     return KNeighborsClassifier(
@@ -87,7 +97,7 @@ def _knn(params: Mapping[str, Any], seed: int, codes: np.ndarray | None) -> Any:
     )
 
 
-def _knn_reg(params: Mapping[str, Any], seed: int, codes: np.ndarray | None) -> Any:
+def _knn_reg(params: Mapping[str, Any], seed: int) -> Any:
     from sklearn.neighbors import KNeighborsRegressor
 
     return KNeighborsRegressor(
@@ -96,25 +106,25 @@ def _knn_reg(params: Mapping[str, Any], seed: int, codes: np.ndarray | None) -> 
     )
 
 
-def _tree(params: Mapping[str, Any], seed: int, codes: np.ndarray | None) -> Any:
+def _tree(params: Mapping[str, Any], seed: int) -> Any:
     from sklearn.tree import DecisionTreeClassifier
 
     return DecisionTreeClassifier(class_weight=_class_weight(params), random_state=seed)
 
 
-def _tree_reg(params: Mapping[str, Any], seed: int, codes: np.ndarray | None) -> Any:
+def _tree_reg(params: Mapping[str, Any], seed: int) -> Any:
     from sklearn.tree import DecisionTreeRegressor
 
     return DecisionTreeRegressor(random_state=seed)
 
 
-def _bayes(params: Mapping[str, Any], seed: int, codes: np.ndarray | None) -> Any:
+def _bayes(params: Mapping[str, Any], seed: int) -> Any:
     from sklearn.naive_bayes import GaussianNB
 
     return GaussianNB()
 
 
-def _log_reg(params: Mapping[str, Any], seed: int, codes: np.ndarray | None) -> Any:
+def _log_reg(params: Mapping[str, Any], seed: int) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(
@@ -125,13 +135,13 @@ def _log_reg(params: Mapping[str, Any], seed: int, codes: np.ndarray | None) -> 
     )
 
 
-def _lin_reg(params: Mapping[str, Any], seed: int, codes: np.ndarray | None) -> Any:
+def _lin_reg(params: Mapping[str, Any], seed: int) -> Any:
     from sklearn.linear_model import LinearRegression
 
     return LinearRegression()
 
 
-_Factory = Callable[[Mapping[str, Any], int, np.ndarray | None], Any]
+_Factory = Callable[[Mapping[str, Any], int], Any]
 _FACTORIES: dict[str, _Factory] = {
     "svm": _svm,
     "svr": _svr,
@@ -152,6 +162,10 @@ class SklearnModel:
     The sklearn object is made in ``fit`` (constructors keep no side effects), from the
     ``[MODEL]`` params held here. A dev set is accepted and ignored: these models have no
     model selection of their own.
+
+    ``svm`` predicts with the SVC's own decision, as nkululeko does, and gets probabilities from
+    a Platt-calibrated copy; near the decision boundary the two can disagree, as they do with
+    libsvm's ``probability=True``. Calibration would otherwise undo ``class_weight``.
     """
 
     family: ClassVar[str] = FAMILY
@@ -161,6 +175,7 @@ class SklearnModel:
     seed: int
     info: dict[str, Any] = field(default_factory=dict)
     _estimator: Any = field(default=None, repr=False)
+    _proba_estimator: Any = field(default=None, repr=False)
     _n_classes: int = 0
 
     def fit(
@@ -177,33 +192,32 @@ class SklearnModel:
 
         features = feature_matrix(X)
         self.info = {}
+        estimator = _FACTORIES[self.name](self.params, self.seed)
         if self.task == "classification":
             y_fit = class_codes(y)
             dev_codes = None if y_dev is None else class_codes(y_dev, what="y_dev")
             self._n_classes = count_classes(y_fit, dev_codes)
-            estimator = _FACTORIES[self.name](self.params, self.seed, y_fit)
         else:
             y_fit = targets(y)
-            estimator = _FACTORIES[self.name](self.params, self.seed, None)
 
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        takes_weights = has_fit_parameter(estimator, "sample_weight")
         balance = self.task == "classification" and bool(self.params.get("class_weight", False))
         if balance and self.name not in _TAKES_CLASS_WEIGHT:
-            if has_fit_parameter(estimator, "sample_weight"):
+            if takes_weights:
                 weights = combine_weights(weights, balanced_sample_weight(y_fit))
             else:
                 self.info["class_weight"] = "ignored: the model takes no sample weights"
-                logger.warning(
-                    "[MODEL] class_weight is ignored by %r (no sample weights)",
-                    self.name,
-                )
-        if weights is not None:
-            if not has_fit_parameter(estimator, "sample_weight"):
-                raise ModelError(f"Model {self.name!r} cannot be trained with sample weights")
-            estimator.fit(features, y_fit, sample_weight=weights)
-        else:
-            estimator.fit(features, y_fit)
-        self._estimator = estimator
+                logger.warning("[MODEL] class_weight is ignored by %r (no sample weights)", self.name)
+        if weights is not None and not takes_weights:
+            raise ModelError(f"Model {self.name!r} cannot be trained with sample weights")
+        fit_kwargs = {} if weights is None else {"sample_weight": weights}
+
+        proba_estimator = _calibrated(estimator, y_fit) if self.name in _CALIBRATED else estimator
+        estimator.fit(features, y_fit, **fit_kwargs)
+        if proba_estimator is not estimator:
+            proba_estimator.fit(features, y_fit, **fit_kwargs)
+        self._estimator, self._proba_estimator = estimator, proba_estimator
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -215,18 +229,20 @@ class SklearnModel:
         """Return class probabilities with one column per code ``0..K-1``."""
         if self.task != "classification":
             raise ModelError(f"Model {self.name!r} is a regressor and has no predict_proba")
-        estimator = self._fitted()
-        proba = estimator.predict_proba(feature_matrix(X))
-        return spread_columns(proba, estimator.classes_, self._n_classes)
+        self._fitted()
+        proba = self._proba_estimator.predict_proba(feature_matrix(X))
+        return spread_columns(proba, self._proba_estimator.classes_, self._n_classes)
 
     def save(self, folder: Path) -> None:
         """Write ``estimator.skops`` and ``estimator.json`` into ``folder``."""
         import skops.io
 
-        estimator = self._fitted()
+        estimators = {"predict": self._fitted()}
+        if self._proba_estimator is not self._estimator:
+            estimators["predict_proba"] = self._proba_estimator
         folder = Path(folder)
         with atomic_path(folder / ESTIMATOR_FILE) as tmp_path:
-            skops.io.dump(estimator, tmp_path)
+            skops.io.dump(estimators, tmp_path)
         write_json(
             folder / META_FILE,
             {
@@ -259,7 +275,9 @@ class SklearnModel:
         )
         model.info = meta["info"]
         model._n_classes = meta["n_classes"]
-        model._estimator = skops.io.load(path, trusted=unknown_types)
+        estimators = skops.io.load(path, trusted=unknown_types)
+        model._estimator = estimators["predict"]
+        model._proba_estimator = estimators.get("predict_proba", model._estimator)
         return model
 
     def _fitted(self) -> Any:
@@ -291,7 +309,7 @@ SPECS: tuple[ModelSpec, ...] = (
         "classification",
         _builder("svm", "classification"),
         None,
-        "Support vector classifier (C_val, kernel), Platt-calibrated probabilities",
+        "Support vector classifier (C_val, kernel); probabilities Platt-calibrated by 5-fold CV",
     ),
     ModelSpec(
         "svr",

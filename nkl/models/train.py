@@ -114,16 +114,26 @@ def predict_rows(model: FittedModel, design: Design, rows: np.ndarray) -> dict[s
     return {"predicted": np.array(design.labels, dtype=object)[codes], "proba": proba, "uncertainty": _uncertainty(proba)}
 
 
-def _prediction_frame(design: Design, rows: np.ndarray, out: dict[str, Any], run: int, fold: int, split: str | None) -> pl.DataFrame:
+def _prediction_frame(
+    design: Design, rows: np.ndarray, out: dict[str, Any], run: int, fold: int, split: str | None
+) -> pl.DataFrame:
     s = design.samples.filter(pl.Series(rows))
-    frame = pl.DataFrame({
-        "run": np.full(s.height, run, dtype=np.int64), "fold": np.full(s.height, fold, dtype=np.int64),
-        "sample": s["sample"], "speaker": s["speaker"], "split": s["split"] if split is None else [split] * s.height,
-        "truth": s["truth"], "predicted": list(out["predicted"]),
-    })
+    frame = pl.DataFrame(
+        {
+            "run": np.full(s.height, run, dtype=np.int64),
+            "fold": np.full(s.height, fold, dtype=np.int64),
+            "sample": s["sample"],
+            "speaker": s["speaker"],
+            "split": s["split"] if split is None else [split] * s.height,
+            "truth": s["truth"],
+            "predicted": list(out["predicted"]),
+        }
+    )
     if design.task == "classification":
         frame = frame.with_columns(pl.Series("uncertainty", out["uncertainty"], dtype=pl.Float64))
-        frame = frame.with_columns([pl.Series(f"prob_{label}", out["proba"][:, i], dtype=pl.Float64) for i, label in enumerate(design.labels)])
+        frame = frame.with_columns(
+            [pl.Series(f"prob_{label}", out["proba"][:, i], dtype=pl.Float64) for i, label in enumerate(design.labels)]
+        )
     return frame
 
 
@@ -132,7 +142,9 @@ def speaker_folds(design: Design, n_folds: int, seed: int) -> np.ndarray:
     speakers = design.samples["speaker"].to_list()
     unique = sorted({s for s in speakers if s is not None})
     if len(unique) < n_folds:
-        raise ModelError(f"[MODEL] logo = {n_folds} folds but only {len(unique)} speakers; use logo = {len(unique)} for leave-one-speaker-out")
+        raise ModelError(
+            f"[MODEL] logo = {n_folds} folds but only {len(unique)} speakers; use logo = {len(unique)} for leave-one-speaker-out"
+        )
     order = random.Random(seed).sample(unique, len(unique))
     group = {spk: i % n_folds for i, spk in enumerate(order)}
     return np.array([group.get(s, 0) for s in speakers])
@@ -143,7 +155,7 @@ def fit_and_predict(config: Config, design: Design, log) -> tuple[pl.DataFrame, 
     split = design.samples["split"].to_numpy()
     predictions, fitted = [], []
     for run in range(config.exp.runs):
-        seed = config.exp.seed + run
+        seed = (config.model.random_seed or config.exp.seed) + run
         if config.model.logo:
             folds = speaker_folds(design, config.model.logo, config.exp.seed)
             for fold in range(config.model.logo):
@@ -155,15 +167,18 @@ def fit_and_predict(config: Config, design: Design, log) -> tuple[pl.DataFrame, 
                 model = _fit_one(config, design, train, dev, seed)
                 predictions.append(_prediction_frame(design, test, predict_rows(model, design, test), run, fold, "logo"))
             everything = np.ones(len(split), dtype=bool)
-            train, dev = (_inner_dev(design, everything, seed) if _needs_dev(config) else (everything, None))
+            train, dev = _inner_dev(design, everything, seed) if _needs_dev(config) else (everything, None)
             final = _fit_one(config, design, train, dev, seed)
         else:
             train = split == "train"
             dev = split == "dev" if (split == "dev").any() else None
             if dev is None and _needs_dev(config):
                 train, dev = _inner_dev(design, train, seed)
-                log.info("run %d: no dev split ([EXP] traindevtest = False); model selection uses %d training rows of held-out speakers",
-                         run, int(dev.sum()))
+                log.info(
+                    "run %d: no dev split ([EXP] traindevtest = False); model selection uses %d training rows of held-out speakers",
+                    run,
+                    int(dev.sum()),
+                )
             final = _fit_one(config, design, train, dev, seed)
             for name in ("dev", "test"):
                 rows = split == name
