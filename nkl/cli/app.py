@@ -104,7 +104,7 @@ def catalog_rebuild(ctx: typer.Context) -> None:
 def main() -> None:
     """Console entry point."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # typer turns Ctrl-C into a returned 130
     except NklError as exc:
         print_error(str(exc))
         sys.exit(2)
@@ -122,6 +122,10 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if code == 130:
+        err_console.print("[yellow]interrupted[/]: everything computed so far is kept; run the same command again to resume")
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ class RichProgress:
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[_RichTask]:
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                            TimeRemainingColumn(), console=err_console, transient=True, disable=not self.enabled)
+                            TimeRemainingColumn(), console=err_console, transient=True,
+                            # off a terminal a transient bar only leaves a blank line in logs and captured stderr
+                            disable=not self.enabled or not err_console.is_terminal)
         with progress:
             yield _RichTask(progress, progress.add_task(description, total=total))
 

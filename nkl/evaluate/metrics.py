@@ -45,7 +45,7 @@ def encode_labels(values: Any, labels: Sequence[str], *, what: str = "y") -> np.
         return codes
     position = {str(label): code for code, label in enumerate(labels)}
     uniques, inverse = np.unique(array.astype(str), return_inverse=True)
-    unknown = [u for u in uniques if u not in position]
+    unknown = [str(u) for u in uniques if u not in position]
     if unknown:
         raise DataError(f"Bad label {unknown[0]!r} in {what}; expected one of: {', '.join(map(str, labels))}")
     return np.array([position[u] for u in uniques], dtype=np.int64)[inverse.ravel()]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,8 +27,14 @@ class Item:
 
 
 def init_worker(extractor: Extractor) -> None:
-    """Process-pool initializer: load the extractor's libraries once."""
+    """Process-pool initializer: load the extractor's libraries once.
+
+    Workers ignore Ctrl-C: the parent process handles it, writes what is done, and stops the pool.
+    Library warnings about single files are not shown; those files' problems are recorded as rejects.
+    """
     global _extractor
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warnings.simplefilter("ignore")
     extractor.setup()
     _extractor = extractor
 
