@@ -115,7 +115,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except Exception as exc:  # noqa: BLE001 - click usage errors carry their own exit code
+    except Exception as exc:
         import click
 
         if isinstance(exc, click.ClickException):

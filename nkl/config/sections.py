@@ -44,7 +44,9 @@ class DatabaseSection:
 
     path: str = key("", "<db> = path of the CSV file or audformat folder.")
     type: str = key("", "csv or audformat (default: csv when the path ends in .csv).", choices=("csv", "audformat"))
-    absolute_path: bool | None = key(None, "CSV paths: True = relative to the working folder, False = relative to the CSV's folder (+audio_path); unset = absolute as is, else the CSV's folder.")
+    absolute_path: bool | None = key(
+        None, "CSV paths: True = relative to the working folder, False or unset = relative to the CSV's folder (+audio_path); absolute paths stay."
+    )
     audio_path: str = key("", "Folder prefix joined to every relative file path (relative to the CSV's folder).")
     colnames: dict = key({}, "Rename columns, e.g. {'sex': 'gender', 'path': 'file'}.")
     mapping: dict = key({}, "Map labels, e.g. {'anger': 'angry'} or {'sad, bored': 'negative'}; unmapped labels are kept.")
@@ -98,7 +100,9 @@ class FeatsSection:
     set: str = key("eGeMAPSv02", "openSMILE feature set.", choices=OPENSMILE_SETS)
     level: str = key("functionals", "openSMILE level: functionals, or lld (frame values pooled to mean and std per sample).", choices=("functionals", "lld"))
     features: list = key([], "Keep only these feature columns.")
-    scale: str = key("", "Feature scaling, fitted on training data only: standard, robust, minmax, speaker (z-score per speaker from that speaker's own samples).", choices=SCALERS)
+    scale: str = key(
+        "", "Feature scaling, fitted on training data only; speaker = z-score per speaker from that speaker's own samples.", choices=SCALERS
+    )
     fail_threshold: float = key(0.5, "Abort when more than this fraction of files fail extraction (failures are recorded in `rejects`).")
     workers: int = key(0, "Parallel extraction processes (0 = all cores).", aliases=("n_jobs",))
     nan_strategy: str = key("zero", "Missing feature values: zero, mean or median (of training data).", choices=("zero", "mean", "median"))
@@ -131,7 +135,9 @@ class ModelSection:
     patience: int = key(0, "mlp early stopping after N epochs without dev improvement (0 = off).")
     device: str = key("cpu", "Device for torch models: cpu or cuda.")
     n_jobs: int = key(1, "Threads inside one model (LightGBM).")
-    measure: str = key("", "Selection metric on dev: uar (classification) or mse, mae, ccc, pcc (regression).", choices=("uar", "accuracy", "mse", "mae", "ccc", "pcc"))
+    measure: str = key(
+        "", "Selection metric on dev (default uar for classification, mse for regression).", choices=("uar", "accuracy", "mse", "mae", "ccc", "pcc")
+    )
     random_seed: int = key(0, "Seed of model training (nkululeko's key; 0 = use [EXP] seed).")
     save: bool = key(True, "Accepted for nkululeko INIs; see [EXP] save.")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,10 @@ def _load_database(name: str, path: str) -> Any:
             f"expected a folder with db.yaml; for a CSV set {name}.type = csv"
         )
     try:
-        return audformat.Database.load(str(folder), load_data=True)
+        with warnings.catch_warnings():
+            # audformat 1.4 calls pandas APIs that pandas 3 deprecates; the warning is not the user's to fix
+            warnings.filterwarnings("ignore", message=".*inplace.*")
+            return audformat.Database.load(str(folder), load_data=True)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise DataError(f"audformat database '{name}' at {folder} cannot be loaded: {error}") from error
 

@@ -52,9 +52,12 @@ def _split_one(name: str, db: DatabaseSection, df: pl.DataFrame, dev: bool, seed
     if strategy in ("train", "test"):
         return df.with_columns(split=pl.lit(strategy))
     if strategy in ("specified", "database"):
-        missing = df.filter(pl.col("table_split").is_null()).height
-        if missing:
-            df = df.with_columns(pl.col("table_split").fill_null("train"))
+        outside = df.filter(pl.col("table_split").is_null()).height
+        if outside:
+            raise_if_empty = df.height == outside
+            if raise_if_empty:
+                raise DataError(f"{where} = {strategy}: no sample of {name} is in a train/dev/test table")
+            df = df.filter(pl.col("table_split").is_not_null())
         out = df.with_columns(split=pl.col("table_split"))
         if dev and "dev" not in out["split"].to_list():
             train = sorted(out.filter(pl.col("split") == "train")["speaker"].drop_nulls().unique().to_list())

@@ -65,7 +65,7 @@ class Experiment:
         db = _replace(DatabaseSection(path=str(path)), f"DATA {name}.", db_keys)
         if not db.type:
             db = dataclasses.replace(db, type="csv" if str(path).lower().endswith(".csv") else "audformat")
-        dbs = tuple((n, d) for n, d in self._config.databases if n != name) + ((name, db),)
+        dbs = (*((n, d) for n, d in self._config.databases if n != name), (name, db))
         data = dataclasses.replace(self._config.data, databases=[n for n, _ in dbs])
         return self._with(databases=dbs, data=data)
 
@@ -94,7 +94,7 @@ class Experiment:
         """``[EXP]`` keys such as runs, epochs, seed, traindevtest."""
         return self._with(exp=_replace(self._config.exp, "EXP", exp_keys))
 
-    def plan(self):  # noqa: ANN201 - Plan import kept local to avoid a cycle
+    def plan(self):
         """The validated plan (raises ConfigError for an incomplete or wrong experiment)."""
         from nkl.plan.plan import Plan
 
@@ -106,7 +106,7 @@ class Experiment:
 
         return explain_text(self.plan(), RunContext(Workspace(self._config.exp.root)))
 
-    def run(self, *, progress: Progress | None = None, log: logging.Logger | None = None):  # noqa: ANN201
+    def run(self, *, progress: Progress | None = None, log: logging.Logger | None = None):
         """Execute the plan; return a ``RunResult``."""
         from nkl.plan.execute import execute
 

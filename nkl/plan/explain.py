@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-
 from nkl.context import RunContext
 from nkl.data.samples import cached_samples, read_source
 from nkl.data.splits import assign_splits
@@ -22,7 +21,7 @@ def explain(plan: Plan, ctx: RunContext) -> list[tuple[Step, str]]:
     steps = plan.steps
     all_loaded = True
     for i, (name, db) in enumerate(c.databases):
-        rows, stats, import_hash = read_source(name, db, c.data.target)
+        _rows, stats, import_hash = read_source(name, db, c.data.target)
         cached = cached_samples(quiet, name, import_hash)
         if cached is None:
             all_loaded = False
