@@ -30,7 +30,7 @@ class ExpSection:
     type: str = key("", "classification or regression (default: the task of [MODEL] type).", choices=("classification", "regression"))
     runs: int = key(1, "Repetitions with different seeds (seed, seed+1, ...); all are stored, the best on dev is saved.")
     epochs: int = key(1, "Training epochs for mlp/mlp_reg (other models train once).")
-    traindevtest: bool = key(False, "Split off a dev set (speaker-disjoint) used for every model selection; default selection uses a dev split taken from train.")
+    traindevtest: bool = key(False, "Split off a speaker-disjoint dev set for model selection (else held-out training speakers select).")
     seed: int = key(42, "Seed of splits, models and bootstrap resampling.", aliases=("random_seed",))
     save: bool = key(True, "Save the best model with its scaler, encoder and feature spec for later reuse.")
     save_test: str = key("", "Also write the test predictions to this CSV path.")
