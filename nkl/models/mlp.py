@@ -74,13 +74,8 @@ def hidden_layers(value: Any) -> tuple[int, ...]:
     sizes = list(value.values()) if isinstance(value, Mapping) else value
     if isinstance(sizes, int):
         sizes = [sizes]
-    if not isinstance(sizes, (list, tuple)) or not all(
-        isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in sizes
-    ):
-        raise ConfigError(
-            f"Bad [MODEL] layers {value!r}; expected a list of positive ints such as [128, 16] "
-            "or a dict such as {'l1': 128, 'l2': 16}"
-        )
+    if not isinstance(sizes, (list, tuple)) or not all(isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in sizes):
+        raise ConfigError(f"Bad [MODEL] layers {value!r}; expected a list of positive ints such as [128, 16] or a dict such as {{'l1': 128, 'l2': 16}}")
     return tuple(sizes)
 
 

@@ -150,8 +150,16 @@ def speaker_folds(design: Design, n_folds: int, seed: int) -> np.ndarray:
     return np.array([group.get(s, 0) for s in speakers])
 
 
-def fit_and_predict(config: Config, design: Design, log) -> tuple[pl.DataFrame, list[FittedModel]]:
+def fit_and_predict(config: Config, design: Design, log, progress=None) -> tuple[pl.DataFrame, list[FittedModel]]:
     """Train every run (and fold); return all predictions and the fitted model of each run."""
+    from nkl.context import NullProgress
+
+    steps = config.exp.runs * ((config.model.logo + 1) if config.model.logo else 1)
+    with (progress or NullProgress()).task(f"Training {config.model.type}", total=steps) as bar:
+        return _fit_runs(config, design, log, bar)
+
+
+def _fit_runs(config: Config, design: Design, log, bar) -> tuple[pl.DataFrame, list[FittedModel]]:
     split = design.samples["split"].to_numpy()
     predictions, fitted = [], []
     for run in range(config.exp.runs):
@@ -166,6 +174,7 @@ def fit_and_predict(config: Config, design: Design, log) -> tuple[pl.DataFrame, 
                     train, dev = _inner_dev(design, train, seed + fold)
                 model = _fit_one(config, design, train, dev, seed)
                 predictions.append(_prediction_frame(design, test, predict_rows(model, design, test), run, fold, "logo"))
+                bar.advance()
             everything = np.ones(len(split), dtype=bool)
             train, dev = _inner_dev(design, everything, seed) if _needs_dev(config) else (everything, None)
             final = _fit_one(config, design, train, dev, seed)
@@ -186,5 +195,6 @@ def fit_and_predict(config: Config, design: Design, log) -> tuple[pl.DataFrame, 
                     predictions.append(_prediction_frame(design, rows, predict_rows(final, design, rows), run, -1, None))
         final.run = run
         fitted.append(final)
+        bar.advance()
         log.info("run %d trained (%s)%s", run, config.model.type, f": {final.info}" if final.info else "")
     return pl.concat(predictions, how="vertical_relaxed"), fitted

@@ -194,7 +194,7 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
                     "start": start_time, "duration_s": None, "status": "running", "best_run": None}
         _record_run(ctx, plan, base_row)
         design = _feature_matrix(ctx, plan, splits)
-        predictions, fitted = fit_and_predict(c, design, ctx.log)
+        predictions, fitted = fit_and_predict(c, design, ctx.log, ctx.progress)
         predictions = predictions.with_columns(experiment=pl.lit(name)).select("experiment", pl.exclude("experiment"))
         results = results_table(name, plan.task, predictions, design.labels, c.exp.seed)
         best = best_run(results, plan.task, c.model.measure)
