@@ -69,11 +69,7 @@ def bootstrap_ci(
     true_values, pred_values = np.asarray(y_true), np.asarray(y_pred)
     if true_values.shape[0] != pred_values.shape[0]:
         raise DataError(f"y_true and y_pred differ in length: {true_values.shape[0]} vs {pred_values.shape[0]}")
-    values = [
-        metric(true_values[rows], pred_values[rows])
-        for block in resample_blocks(true_values.shape[0], n_boot, seed)
-        for rows in block
-    ]
+    values = [metric(true_values[rows], pred_values[rows]) for block in resample_blocks(true_values.shape[0], n_boot, seed) for rows in block]
     return percentile_interval(np.asarray(values, dtype=np.float64), alpha)
 
 
@@ -122,8 +118,7 @@ def _classification_table(
     true_codes, pred_codes = classification_pair(y_true, y_pred, labels)
     point = classification_metrics(true_codes, pred_codes, labels)
     blocks = [
-        scores_from_confusion(confusion_counts(true_codes[rows], pred_codes[rows], len(labels)))
-        for rows in resample_blocks(true_codes.size, n_boot, seed)
+        scores_from_confusion(confusion_counts(true_codes[rows], pred_codes[rows], len(labels))) for rows in resample_blocks(true_codes.size, n_boot, seed)
     ]
     resampled = {key: np.concatenate([block[key] for block in blocks]) for key in blocks[0]}
     rows = [_row(name, point[name], resampled[name], alpha) for name in ("uar", "accuracy", "macro_f1")]

@@ -39,9 +39,7 @@ def encode_labels(values: Any, labels: Sequence[str], *, what: str = "y") -> np.
         codes = array.astype(np.int64)
         bad = codes[(codes < 0) | (codes >= len(labels))]
         if bad.size:
-            raise DataError(
-                f"Bad class code {int(bad[0])} in {what}; expected 0..{len(labels) - 1} for labels: {', '.join(map(str, labels))}"
-            )
+            raise DataError(f"Bad class code {int(bad[0])} in {what}; expected 0..{len(labels) - 1} for labels: {', '.join(map(str, labels))}")
         return codes
     position = {str(label): code for code, label in enumerate(labels)}
     uniques, inverse = np.unique(array.astype(str), return_inverse=True)

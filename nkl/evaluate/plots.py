@@ -85,11 +85,7 @@ def regression_scatter_chart(y_true: Any, y_pred: Any, title: str) -> alt.LayerC
             y=alt.Y("predicted:Q", scale=scale, title="Predicted"),
         )
     )
-    identity = (
-        alt.Chart(alt.Data(values=[{"v": domain[0]}, {"v": domain[1]}]))
-        .mark_line(color="gray", strokeDash=[4, 4])
-        .encode(x="v:Q", y="v:Q")
-    )
+    identity = alt.Chart(alt.Data(values=[{"v": domain[0]}, {"v": domain[1]}])).mark_line(color="gray", strokeDash=[4, 4]).encode(x="v:Q", y="v:Q")
     return alt.layer(scatter, identity).properties(title=title, width=360, height=360)
 
 

@@ -411,8 +411,7 @@ def load_model(folder: Path) -> MLPModel:
 
 def _builder(name: str, task: Task) -> Callable[[Mapping[str, Any], int], MLPModel]:
     def build(params: Mapping[str, Any], seed: int) -> MLPModel:
-        import_torch()
-        # Check the architecture keys now, so a typo fails before any data is loaded.
+        # Check the keys now, so a typo fails before any data is loaded; then the extra.
         layers = hidden_layers(params.get("layers", [64]))
         dropouts(params.get("drop", 0.0), len(layers))
         _choice(params, "activation", "relu", ACTIVATIONS)
@@ -422,6 +421,7 @@ def _builder(name: str, task: Task) -> Callable[[Mapping[str, Any], int], MLPMod
         device = str(params.get("device", "cpu"))
         if device != "cpu" and not device.startswith("cuda"):
             raise ConfigError(f"Bad value {device!r} for [MODEL] device; expected 'cpu' or 'cuda'")
+        import_torch()
         return MLPModel(name=name, task=task, params=dict(params), seed=seed)
 
     return build

@@ -44,9 +44,7 @@ def load_estimator(folder: Path) -> Estimator:
         raise ModelError(f"No saved model in {folder}: {MODEL_FILE} is missing")
     manifest = read_json(manifest_path)
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ModelError(
-            f"{manifest_path} has format_version {manifest.get('format_version')!r}; this nkl reads {FORMAT_VERSION}"
-        )
+        raise ModelError(f"{manifest_path} has format_version {manifest.get('format_version')!r}; this nkl reads {FORMAT_VERSION}")
     family = manifest.get("family")
     if family not in FAMILY_LOADERS:
         raise ModelError(f"{manifest_path} names unknown model family {family!r}; known: {', '.join(FAMILY_LOADERS)}")

@@ -110,7 +110,7 @@ def predict_rows(model: FittedModel, design: Design, rows: np.ndarray) -> dict[s
     if design.task == "regression":
         return {"predicted": model.estimator.predict(X).astype(float)}
     proba = model.estimator.predict_proba(X)
-    codes = proba.argmax(axis=1)
+    codes = model.estimator.predict(X)  # the model's own decision (an SVM's can differ from its calibrated argmax)
     return {"predicted": np.array(design.labels, dtype=object)[codes], "proba": proba, "uncertainty": _uncertainty(proba)}
 
 
