@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import polars as pl
-from conftest import write_subset
 
 
 def _nkl(*args: str) -> list[str]:
@@ -18,7 +17,9 @@ def _nkl(*args: str) -> list[str]:
 
 
 def test_interrupted_run_resumes(emodb, emodb_table, tmp_path: Path, make_ini) -> None:
-    csv = write_subset(emodb, emodb_table, tmp_path / "data" / "subset.csv", per_speaker=20)
+    csv = tmp_path / "subset.csv"
+    rows = emodb_table.sort("file").group_by("speaker", maintain_order=True).head(20)
+    rows.with_columns(pl.concat_str(pl.lit(f"{emodb}/"), pl.col("file")).alias("file")).write_csv(csv)
     ini = make_ini(csv, name="resume")
     ini.write_text(ini.read_text().replace("workers = 1", "workers = 2"))
     proc = subprocess.Popen(_nkl("run", str(ini)), cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
