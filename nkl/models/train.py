@@ -196,5 +196,7 @@ def _fit_runs(config: Config, design: Design, log, bar) -> tuple[pl.DataFrame, l
         final.run = run
         fitted.append(final)
         bar.advance()
-        log.info("run %d trained (%s)%s", run, config.model.type, f": {final.info}" if final.info else "")
+        summary = {k: v for k, v in final.info.items() if not isinstance(v, (list, tuple, dict))}
+        log.info("run %d trained (%s)%s", run, config.model.type, f": {summary}" if summary else "")
+        log.debug("run %d training details: %s", run, final.info)
     return pl.concat(predictions, how="vertical_relaxed"), fitted
