@@ -85,3 +85,85 @@ def make_ini(tmp_path: Path):
         return ini
 
     return make
+
+
+# ---- Added for the core tests (config, data, audio, features, catalog, plan, cli) ----------------------------------
+
+TEST_SPEAKERS = ["03", "08", "09", "10"]
+
+
+def write_balanced_subset(emodb: Path, table: pl.DataFrame, path: Path, per_speaker: int = 6) -> Path:
+    """A CSV with ``per_speaker`` files of each speaker, one per emotion where it can (emotions rotated by
+    speaker), so every class has several training rows; absolute audio paths."""
+    speakers = sorted(table["speaker"].unique().to_list())
+    emotions = sorted(table["emotion"].unique().to_list())
+    rows = table.sort("file").with_columns(rank=pl.int_range(pl.len()).over("speaker", "emotion"))
+    rotation = pl.col("speaker").replace_strict({s: i for i, s in enumerate(speakers)}, return_dtype=pl.Int64)
+    emotion = pl.col("emotion").replace_strict({e: i for i, e in enumerate(emotions)}, return_dtype=pl.Int64)
+    rows = rows.with_columns(order=(emotion + rotation) % len(emotions)).sort("speaker", "rank", "order")
+    rows = rows.group_by("speaker", maintain_order=True).head(per_speaker)
+    rows = rows.sort("file").with_columns(pl.concat_str(pl.lit(str(emodb) + "/"), pl.col("file")).alias("file"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows.select("file", "speaker", "gender", "age", "emotion").write_csv(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def balanced_csv(emodb: Path, emodb_table: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 real recordings (6 per speaker, emotions spread evenly); session-wide, never modified."""
+    return write_balanced_subset(emodb, emodb_table, tmp_path_factory.mktemp("balanced") / "balanced.csv")
+
+
+@pytest.fixture(scope="session")
+def run_cli():
+    """Run ``python -m nkl.cli.app ARGS`` in a folder; returns the CompletedProcess (real exit code, stderr)."""
+    import subprocess
+    import sys
+
+    def run(*args: str | Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+        env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "PYTHONWARNINGS": "error"}
+        return subprocess.run([sys.executable, "-m", "nkl.cli.app", *map(str, args)], cwd=cwd, capture_output=True,
+                              text=True, timeout=timeout, env=env, check=False)
+
+    return run
+
+
+class TrainedWorkspace:
+    """A workspace after one cold ``nkl run`` (svm on ``balanced_csv``, test speakers 03, 08, 09, 10)."""
+
+    def __init__(self, root: Path, ini: Path, csv: Path, stdout: str, stderr: str) -> None:
+        self.root, self.ini, self.csv, self.stdout, self.stderr = root, ini, csv, stdout, stderr
+
+
+@pytest.fixture(scope="session")
+def trained(balanced_csv: Path, run_cli, tmp_path_factory: pytest.TempPathFactory) -> TrainedWorkspace:
+    """Read-only for tests: copy it with ``ws_copy`` before running anything that writes."""
+    folder = tmp_path_factory.mktemp("trained")
+    ini = write_ini(folder / "exp.ini", f"""
+        [EXP]
+        root = {folder / 'ws'}
+        name = exp
+        [DATA]
+        databases = ['db']
+        db = {balanced_csv}
+        db.split_strategy = {TEST_SPEAKERS}
+        target = emotion
+        [FEATS]
+        type = ['os']
+        scale = standard
+        workers = 1
+        [MODEL]
+        type = svm
+        """)
+    done = run_cli("run", ini, cwd=folder)
+    assert done.returncode == 0, done.stderr
+    return TrainedWorkspace(folder / "ws", ini, balanced_csv, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def ws_copy(trained: TrainedWorkspace, tmp_path: Path) -> Path:
+    """``tmp_path / 'ws'`` (``make_ini``'s default root) holding a copy of the trained workspace's tables."""
+    import shutil
+
+    shutil.copytree(trained.root / "tables", tmp_path / "ws" / "tables")
+    return tmp_path / "ws"

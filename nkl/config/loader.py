@@ -71,9 +71,10 @@ def _build(cls: type, items: dict[str, str], where: str, section_id: str, warnin
         parsed = parse_literal(raw_value)
         if (section_id if section_id != "DATA.<db>" else "DATABASE", name) in _PATH_KEYS and isinstance(parsed, str):
             parsed = expand_env(parsed)
-        value = coerce(parsed, m["type"], f"{where} {name}")
+        label = f"{where}{name}" if where.endswith(".") else f"{where} {name}"  # "[DATA] emodb.colnames", "[MODEL] type"
+        value = coerce(parsed, m["type"], label)
         if m["choices"] and isinstance(value, str):
-            value = check_choice(value, m["choices"], f"{where} {name}")
+            value = check_choice(value, m["choices"], label)
         values[name] = value
     return cls(**values)
 
@@ -133,6 +134,7 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
         items = dict(parser.items(section))
         if canonical in OTHER_MODULE_SECTIONS:
             others[canonical] = items
+            warnings.append(f"section [{canonical}] is read by `{OTHER_MODULE_SECTIONS[canonical]}` (not implemented yet); `nkl run` ignores it")
         else:
             raw[canonical] = items
     exp = _build(ExpSection, raw.get("EXP", {}), "[EXP]", "EXP", warnings)
