@@ -20,10 +20,6 @@ PREDICTIONS = pl.Schema({
     "experiment": pl.String, "run": pl.Int64, "fold": pl.Int64, "sample": pl.String, "speaker": pl.String, "split": pl.String,
     "truth": pl.String, "predicted": pl.String, "uncertainty": pl.Float64,
 })
-REGRESSION_PREDICTIONS = pl.Schema({
-    "experiment": pl.String, "run": pl.Int64, "fold": pl.Int64, "sample": pl.String, "speaker": pl.String, "split": pl.String,
-    "truth": pl.Float64, "predicted": pl.Float64,
-})
 RESULTS = pl.Schema({
     "experiment": pl.String, "run": pl.Int64, "split": pl.String, "metric": pl.String,
     "value": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,

@@ -28,6 +28,7 @@ def run_command(config_path: Path, *, workers: int | None, verbose: bool, quiet:
     err_console.print(
         f"features: {extracted} extracted, {cached} from cache"
         + ("; model: unchanged, results from the catalog" if result.cached else "")
+        + (f"\nrejected files: {result.rejected} (nkl query \"select * from rejects\")" if result.rejected else "")
         + f"\nexperiment folder: {ctx.workspace.experiment_dir(plan.name)}"
         + (f"\nlog: {result.log_file}" if result.log_file else ""),
         highlight=False,

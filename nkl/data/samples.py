@@ -75,6 +75,9 @@ def import_database(ctx: RunContext, name: str, db: DatabaseSection, target: str
     previous: dict[tuple[str, int, int], dict] = {}
     if part.exists():
         old = pl.read_parquet(part)
+        if "source" in old.columns and old.height and old["source"][0] != str(Path(db.path).resolve()):
+            ctx.log.warning("database '%s' was imported from %s; it is replaced by %s (experiments that used the old one keep "
+                            "their splits and predictions)", name, old["source"][0], Path(db.path).resolve())
         cols = ["file", "bytes", "mtime_ns", "audio_hash", "sample_rate", "channels", "file_duration"]
         if all(c in old.columns for c in cols):
             for r in old.select(cols).unique("file").iter_rows(named=True):
@@ -126,17 +129,18 @@ def import_database(ctx: RunContext, name: str, db: DatabaseSection, target: str
             "audio_hash": info.audio_hash,
             "content_key": content_key(info.audio_hash, start or 0.0, seg_end) if segmented else info.audio_hash,
             "import_hash": import_hash,
+            "source": str(Path(db.path).resolve()),
         })
     label_cols = [c for c in rows.columns if c not in SAMPLES and c not in ("file_id", "table_split")]
     samples = pl.DataFrame(good, infer_schema_length=None) if good else rows.clear().with_columns(
         [pl.lit(None, t).alias(c) for c, t in SAMPLES.items() if c not in rows.columns]
         + [pl.lit(None, pl.Float64).alias("file_duration"), pl.lit(None, pl.Int64).alias("mtime_ns"),
-           pl.lit(None, pl.String).alias("import_hash")]
+           pl.lit(None, pl.String).alias("import_hash"), pl.lit(None, pl.String).alias("source")]
     )
     samples = samples.with_columns(age=pl.col("age").cast(pl.String).cast(pl.Float64, strict=False))
     samples = check_schema(samples, SAMPLES, "samples")
     ordered = list(SAMPLES) + [c for c in label_cols if c not in SAMPLES] + [
-        "file_id", "table_split", "file_duration", "mtime_ns", "import_hash"]
+        "file_id", "table_split", "file_duration", "mtime_ns", "import_hash", "source"]
     samples = samples.select([c for c in dict.fromkeys(ordered) if c in samples.columns])
     reject_df = pl.DataFrame(rejects, schema=REJECTS)
     ws.write_part("rejects", f"import-{name}", check_schema(reject_df, REJECTS, "rejects"), index=False)

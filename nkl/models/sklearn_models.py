@@ -75,8 +75,24 @@ def _calibrated(svc: Any, codes: np.ndarray) -> Any:
 
     smallest_class = int(np.bincount(codes)[np.unique(codes)].min())
     if smallest_class < 2:
-        raise ModelError("svm needs at least 2 training rows per class to calibrate probabilities")
+        return None  # too few rows to cross-validate: calibrated on the training rows after fitting
     return CalibratedClassifierCV(clone(svc), ensemble=False, cv=min(5, smallest_class))
+
+
+def _calibrated_on_training(svc: Any, X: np.ndarray, codes: np.ndarray) -> Any:
+    """Platt scaling of an already fitted ``svc`` on its training rows (used when a class has one row).
+
+    The frozen model is never refitted; rows of single-row classes are listed twice so that a 2-fold
+    split can gather the model's decisions for every class.
+    """
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import StratifiedKFold
+
+    single = np.flatnonzero(np.isin(codes, np.flatnonzero(np.bincount(codes) == 1)))
+    X_all, codes_all = np.vstack([X, X[single]]), np.concatenate([codes, codes[single]])
+    calibrated = CalibratedClassifierCV(FrozenEstimator(svc), cv=StratifiedKFold(2, shuffle=True, random_state=0))
+    return calibrated.fit(X_all, codes_all)
 
 
 def _svr(params: Mapping[str, Any], seed: int) -> Any:
@@ -215,7 +231,10 @@ class SklearnModel:
 
         proba_estimator = _calibrated(estimator, y_fit) if self.name in _CALIBRATED else estimator
         estimator.fit(features, y_fit, **fit_kwargs)
-        if proba_estimator is not estimator:
+        if proba_estimator is None:
+            self.info["calibration"] = "on training rows (a class has a single training row)"
+            proba_estimator = _calibrated_on_training(estimator, features, y_fit)
+        elif proba_estimator is not estimator:
             proba_estimator.fit(features, y_fit, **fit_kwargs)
         self._estimator, self._proba_estimator = estimator, proba_estimator
         return self

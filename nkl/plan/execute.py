@@ -118,6 +118,32 @@ def _feature_matrix(ctx: RunContext, plan: Plan, splits: pl.DataFrame) -> Design
     return Design(samples=frame.drop("content_key"), X=X, columns=columns, y=y, labels=labels, task=plan.task)
 
 
+def count_rejects(ctx: RunContext, plan: Plan, splits: pl.DataFrame) -> int:
+    """Files of this experiment's databases that could not be used (at import, or by an extractor)."""
+    ws = ctx.workspace
+    if not ws.parts("rejects"):
+        return 0
+    names = [n for n, _ in plan.config.databases]
+    tables = [e.table for e in plan.extractors]
+    keys = splits["content_key"].to_list()
+    rejects = ws.scan("rejects").filter(
+        ((pl.col("stage") == "import") & pl.col("database").is_in(names))
+        | (pl.col("stage").str.strip_prefix("features:").is_in(tables) & pl.col("content_key").is_in(keys))
+    )
+    return int(rejects.select(pl.col("file").n_unique()).collect().item())
+
+
+def stored_predictions(predictions: pl.DataFrame, task: str) -> pl.DataFrame:
+    """Predictions as the catalog keeps them: ``truth``/``predicted`` are text for every task (so one view
+    holds classification and regression experiments); regression adds numeric ``truth_value``/``predicted_value``."""
+    if task != "regression":
+        return predictions
+    return predictions.with_columns(
+        truth_value=pl.col("truth").cast(pl.Float64), predicted_value=pl.col("predicted").cast(pl.Float64),
+        truth=pl.col("truth").cast(pl.String), predicted=pl.col("predicted").cast(pl.String),
+    )
+
+
 def plan_hash(plan: Plan, split_hash: str) -> str:
     """Key of the fit and evaluate steps: everything they depend on, and nothing else."""
     c = plan.config
@@ -181,11 +207,12 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
                      ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), split_hash)
         reports = [ensure_features(ctx, ext, splits, workers=workers if workers is not None else c.feats.workers,
                                    fail_threshold=c.feats.fail_threshold) for ext in plan.extractors]
+        rejected = count_rejects(ctx, plan, splits)
         key = plan_hash(plan, split_hash)
         cached = _cached_result(ctx, plan, key)
         if cached is not None:
             ctx.log.info("%s: fit and evaluation unchanged since the last run (plan %s); nothing to recompute", name, key)
-            cached.extraction, cached.log_file, cached.n_samples = reports, log_path, counts
+            cached.extraction, cached.log_file, cached.n_samples, cached.rejected = reports, log_path, counts, rejected
             return cached
         base_row = {"experiment": name, "run_id": run_id, "config_text": c.source or c.to_ini(), "config_hash": c.hash,
                     "plan_hash": key, "split_hash": split_hash,
@@ -198,7 +225,7 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
         predictions = predictions.with_columns(experiment=pl.lit(name)).select("experiment", pl.exclude("experiment"))
         results = results_table(name, plan.task, predictions, design.labels, c.exp.seed)
         best = best_run(results, plan.task, c.model.measure)
-        ws.write_part("predictions", name, predictions)
+        ws.write_part("predictions", name, stored_predictions(predictions, plan.task))
         ws.write_part("results", name, results)
         plots = result_plots(folder / "plots", name, plan.task, predictions, results, design.labels, best, c.plot.titles)
         if c.exp.save:
@@ -215,7 +242,7 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
             test.write_csv(c.exp.save_test)
         _record_run(ctx, plan, {**base_row, "duration_s": time.monotonic() - started, "status": "done", "best_run": best})
         return RunResult(name, plan.task, results, best, cached=False, extraction=reports, plots=plots,
-                         log_file=log_path, n_samples=counts, labels=design.labels)
+                         log_file=log_path, rejected=rejected, n_samples=counts, labels=design.labels)
     except BaseException as exc:
         ctx.log.debug("run failed: %r", exc)
         if ws.part_path("runs", name).exists():

@@ -183,6 +183,7 @@ def test_rejects_are_reported(bad_audio_run):
     for name in ("missing.wav", "random.wav", "zero.wav"):
         assert name in log
     assert "2 file(s) could not be used and were recorded in rejects" in log
+    assert "rejected files: 5" in log  # the closing summary counts import and extraction rejects alike
 
 
 def test_good_features_are_kept_and_reused_next_to_rejects(bad_audio_run):

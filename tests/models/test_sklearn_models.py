@@ -40,3 +40,20 @@ def test_loading_refuses_a_file_with_foreign_types(three_classes: Split, tmp_pat
     skops.io.dump({"predict": Path("/etc/passwd")}, tmp_path / ESTIMATOR_FILE)
     with pytest.raises(ModelError, match="outside sklearn/numpy"):
         load_estimator(tmp_path)
+
+
+def test_svm_trains_when_a_class_has_a_single_training_row() -> None:
+    """Cross-validated calibration needs two rows per class; with one, the SVM still trains and calibrates."""
+    from nkl.models import get_model_spec
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(31, 4))
+    y = np.array([0] * 15 + [1] * 15 + [2])
+    X[y == 1] += 3.0
+    X[y == 2] -= 3.0
+    model = get_model_spec("svm").build({}, 0).fit(X, y)
+    proba = model.predict_proba(X)
+    assert proba.shape == (31, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert "training rows" in model.info["calibration"]
+    assert (model.predict(X[:15]) == 0).mean() > 0.9

@@ -194,8 +194,9 @@ def test_regression_on_age(ws_copy, make_ini, balanced_csv, run_cli, tmp_path):
     assert (results["ci_low"] <= results["value"]).all() and (results["value"] <= results["ci_high"]).all()
     predictions = Workspace(ws_copy).scan("predictions", "age").collect().join(
         catalog.table("samples").select("sample", "age").collect(), on="sample")
-    assert predictions.height == 24 and predictions["truth"].dtype == pl.Float64
-    assert predictions["truth"].equals(predictions["age"].alias("truth"))
-    mae = (predictions["truth"] - predictions["predicted"]).abs().mean()
+    assert predictions.height == 24 and predictions["truth_value"].dtype == pl.Float64
+    assert predictions["truth_value"].equals(predictions["age"].alias("truth_value"))
+    assert predictions["truth"].dtype == pl.String  # one text column for every task, numbers in *_value
+    mae = (predictions["truth_value"] - predictions["predicted_value"]).abs().mean()
     assert results.filter(pl.col("metric") == "mae")["value"][0] == pytest.approx(mae)
     assert (ws_copy / "experiments" / "age" / "plots" / "age_scatter.png").is_file()
