@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -129,8 +130,11 @@ def _run_pool(ctx: RunContext, extractor: Extractor, chunks: list[list[Item]], w
 
 
 def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame, *, workers: int = 0,
-                    fail_threshold: float = 0.5) -> ExtractionReport:
-    """Make sure every sample has a feature row for this extractor; compute only the missing ones."""
+                    fail_threshold: float = 0.5, on_work: Callable[[], object] | None = None) -> ExtractionReport:
+    """Make sure every sample has a feature row for this extractor; compute only the missing ones.
+
+    ``on_work`` is called once, just before extraction starts, when there is something to extract.
+    """
     started = time.monotonic()
     unique = samples.unique("content_key", keep="first", maintain_order=True)
     done, failed_before = known_keys(ctx, extractor)
@@ -141,6 +145,8 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
         items = [Item(r["content_key"], r["file"], float(r["start"] or 0.0), r["end"])
                  for r in todo.select("content_key", "file", "start", "end").iter_rows(named=True)]
         n_workers = min(workers or default_workers(), max(1, len(items) // CHUNK))
+        if on_work is not None:
+            on_work()
         ctx.log.info("%s: extracting %d of %d files with %d worker(s) (%d cached)", extractor.table, len(items), unique.height, n_workers, cached)
         try:
             with ctx.progress.task(f"Features {extractor.table}", total=len(items)) as bar:

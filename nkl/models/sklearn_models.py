@@ -7,6 +7,8 @@ unknown when every one of them comes from scikit-learn or NumPy.
 from __future__ import annotations
 
 import logging
+import sys
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,27 @@ _CALIBRATED = frozenset({"svm"})
 
 logger = logging.getLogger(__name__)
 
+
+
+_TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
+
+
+def import_skops() -> Any:
+    """``skops.io``, imported without dragging in torch.
+
+    skops lists scikit-learn's estimators with ``all_estimators()``, whose package walk imports
+    scikit-learn's torch compatibility shim and so torch itself (seconds and ~500 MB) even though no
+    model here uses it. A placeholder module for the shim, removed again afterwards, stops that walk.
+    """
+    placeholder = None
+    if "torch" not in sys.modules and _TORCH_SHIM not in sys.modules:
+        placeholder = sys.modules[_TORCH_SHIM] = types.ModuleType(_TORCH_SHIM)
+    try:
+        import skops.io
+    finally:
+        if placeholder is not None and sys.modules.get(_TORCH_SHIM) is placeholder:
+            del sys.modules[_TORCH_SHIM]
+    return skops.io
 
 def _choice(params: Mapping[str, Any], key: str, default: str, choices: tuple[str, ...]) -> str:
     value = params.get(key, default)
@@ -254,14 +277,14 @@ class SklearnModel:
 
     def save(self, folder: Path) -> None:
         """Write ``estimator.skops`` and ``estimator.json`` into ``folder``."""
-        import skops.io
+        skops_io = import_skops()
 
         estimators = {"predict": self._fitted()}
         if self._proba_estimator is not self._estimator:
             estimators["predict_proba"] = self._proba_estimator
         folder = Path(folder)
         with atomic_path(folder / ESTIMATOR_FILE) as tmp_path:
-            skops.io.dump(estimators, tmp_path)
+            skops_io.dump(estimators, tmp_path)
         write_json(
             folder / META_FILE,
             {
@@ -277,12 +300,12 @@ class SklearnModel:
     @classmethod
     def load(cls, folder: Path) -> Self:
         """Read a model written by ``save``; refuses files holding non-sklearn/NumPy types."""
-        import skops.io
+        skops_io = import_skops()
 
         folder = Path(folder)
         meta = read_json(folder / META_FILE)
         path = folder / ESTIMATOR_FILE
-        unknown_types = skops.io.get_untrusted_types(file=path)
+        unknown_types = skops_io.get_untrusted_types(file=path)
         foreign = [t for t in unknown_types if not t.startswith(TRUSTED_MODULE_PREFIXES)]
         if foreign:
             raise ModelError(f"Refusing to load {path}: it holds types outside sklearn/numpy: {foreign}")
@@ -294,7 +317,7 @@ class SklearnModel:
         )
         model.info = meta["info"]
         model._n_classes = meta["n_classes"]
-        estimators = skops.io.load(path, trusted=unknown_types)
+        estimators = skops_io.load(path, trusted=unknown_types)
         model._estimator = estimators["predict"]
         model._proba_estimator = estimators.get("predict_proba", model._estimator)
         return model

@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from nkl.features.cache import ExtractionReport, ensure_features, load_features
 from nkl.models.bundle import ModelBundle
 from nkl.models.train import Design, fit_and_predict
 from nkl.plan.plan import Plan
+from nkl.plan.prewarm import start_prewarm
 
 PACKAGES = ("nkl", "polars", "duckdb", "numpy", "scikit-learn", "lightgbm", "opensmile", "torch")
 
@@ -51,7 +53,9 @@ class RunResult:
         return self.results.filter((pl.col("run") == self.best_run) & (pl.col("split") == split))
 
 
+@cache
 def package_versions() -> dict[str, str]:
+    """Versions of nkl and the libraries that shape its results."""
     out = {}
     for name in PACKAGES:
         try:
@@ -145,10 +149,10 @@ def stored_predictions(predictions: pl.DataFrame, task: str) -> pl.DataFrame:
 
 
 def plan_hash(plan: Plan, split_hash: str) -> str:
-    """Key of the fit and evaluate steps: everything they depend on, and nothing else."""
+    """Key of the fit and evaluate steps: everything they depend on (including library versions), nothing else."""
     c = plan.config
     return stable_hash([split_hash, [e.spec_hash for e in plan.extractors], c.feats.features, c.feats.scale, c.feats.nan_strategy,
-                        c.model, c.exp.runs, c.exp.epochs, c.exp.seed, plan.task, c.data.labels, c.exp.save])
+                        c.model, c.exp.runs, c.exp.epochs, c.exp.seed, plan.task, c.data.labels, c.exp.save, package_versions()])
 
 
 def _cached_result(ctx: RunContext, plan: Plan, key: str) -> RunResult | None:
@@ -205,8 +209,18 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
         counts = dict(splits["split"].value_counts().iter_rows())
         ctx.log.info("%s: %d samples (%s), split %s", name, splits.height,
                      ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), split_hash)
+        warming: list = []
+
+        def prewarm() -> None:
+            if not warming:
+                warming.append(start_prewarm(c, plan.task))
+
         reports = [ensure_features(ctx, ext, splits, workers=workers if workers is not None else c.feats.workers,
-                                   fail_threshold=c.feats.fail_threshold) for ext in plan.extractors]
+                                   fail_threshold=c.feats.fail_threshold, on_work=prewarm) for ext in plan.extractors]
+        ctx.log.debug("features ready after %.2f s", time.monotonic() - started)
+        for thread in warming:
+            thread.join()
+        ctx.log.debug("warm-up joined after %.2f s", time.monotonic() - started)
         rejected = count_rejects(ctx, plan, splits)
         key = plan_hash(plan, split_hash)
         cached = _cached_result(ctx, plan, key)
@@ -221,13 +235,17 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
                     "start": start_time, "duration_s": None, "status": "running", "best_run": None}
         _record_run(ctx, plan, base_row)
         design = _feature_matrix(ctx, plan, splits)
+        ctx.log.debug("feature matrix %s ready after %.2f s", design.X.shape, time.monotonic() - started)
         predictions, fitted = fit_and_predict(c, design, ctx.log, ctx.progress)
+        ctx.log.debug("trained after %.2f s", time.monotonic() - started)
         predictions = predictions.with_columns(experiment=pl.lit(name)).select("experiment", pl.exclude("experiment"))
         results = results_table(name, plan.task, predictions, design.labels, c.exp.seed)
         best = best_run(results, plan.task, c.model.measure)
+        ctx.log.debug("metrics with bootstrap CIs after %.2f s", time.monotonic() - started)
         ws.write_part("predictions", name, stored_predictions(predictions, plan.task))
         ws.write_part("results", name, results)
         plots = result_plots(folder / "plots", name, plan.task, predictions, results, design.labels, best, c.plot.titles)
+        ctx.log.debug("plots written after %.2f s", time.monotonic() - started)
         if c.exp.save:
             model = fitted[best]
             ModelBundle(model.estimator, model.scaler, {
@@ -236,6 +254,7 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
                 "feats": {"type": list(c.feats.type), "set": c.feats.set, "level": c.feats.level},
                 "config_hash": c.hash, "plan_hash": key, "split_hash": split_hash, "run": best, "info": model.info,
             }).save(folder / "model")
+        ctx.log.debug("model saved after %.2f s", time.monotonic() - started)
         if c.exp.save_test:
             test = predictions.filter((pl.col("run") == best) & (pl.col("split") == evaluation_split(predictions)))
             Path(c.exp.save_test).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,54 @@
+"""Load the libraries of the fit and plot steps while feature extraction keeps the cores busy.
+
+Importing scikit-learn and skops and starting the Vega-Lite renderer cost a few seconds of one core.
+During extraction the parent process only waits for its workers, so doing that work then, in a
+thread, takes it off the critical path of a cold run. Purely an optimisation: any failure is ignored
+(the real step reports it).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from nkl.config.config import Config
+
+
+def _warm_model(config: Config, task: str) -> None:
+    from nkl.models.registry import get_model_spec
+    from nkl.models.train import model_params
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 3))
+    y = np.repeat([0, 1, 2], 4) if task == "classification" else rng.normal(size=12)
+    params = {**model_params(config), "epochs": 1, "early_stopping_rounds": 0}
+    estimator = get_model_spec(config.model.type).build(params, 0).fit(X, y)
+    if config.exp.save:
+        with tempfile.TemporaryDirectory() as tmp:
+            estimator.save(Path(tmp) / "model")
+
+
+def _warm_plots() -> None:
+    import altair as alt
+    import vl_convert
+
+    chart = alt.Chart(alt.Data(values=[{"x": 0, "y": 0}])).mark_point().encode(x="x:Q", y="y:Q")
+    vl_convert.vegalite_to_png(chart.to_dict())
+
+
+def _warm(config: Config, task: str) -> None:
+    for step in (lambda: _warm_model(config, task), _warm_plots):
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - an optimisation only; the real step reports its own errors
+            pass
+
+
+def start_prewarm(config: Config, task: str) -> threading.Thread:
+    """Start warming up in a daemon thread; join it before the fit step."""
+    thread = threading.Thread(target=_warm, args=(config, task), name="nkl-prewarm", daemon=True)
+    thread.start()
+    return thread
