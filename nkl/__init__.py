@@ -1,18 +1,35 @@
 """nkl: speech machine-learning experiments as lazy plans over a catalog of Parquet tables.
 
 The public face is small: ``connect`` a workspace's catalog, build an ``Experiment``, handle ``NklError``.
+Names load on first use, so that importing one submodule (an extraction worker does) stays cheap.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from nkl.catalog import Catalog, connect
-from nkl.config import Config, load_config
 from nkl.errors import NklError
-from nkl.plan import Experiment, Plan, RunResult
 
 try:
     __version__ = version("nkl")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
+
+_LAZY = {
+    "Catalog": "nkl.catalog",
+    "connect": "nkl.catalog",
+    "Config": "nkl.config",
+    "load_config": "nkl.config",
+    "Experiment": "nkl.plan",
+    "Plan": "nkl.plan",
+    "RunResult": "nkl.plan",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nkl' has no attribute {name!r}")
+
 
 __all__ = ["Catalog", "Config", "Experiment", "NklError", "Plan", "RunResult", "__version__", "connect", "load_config"]
