@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nkl.config.sections import DatabaseSection, DataSection, ExpSection, FeatsSection, ModelSection, PlotSection
+from nkl.config.sections import DatabaseSection, DataSection, ExpSection, FeatsSection, ModelSection, PlotSection, PredictSection
 from nkl.config.values import did_you_mean
 from nkl.errors import ConfigError
 
@@ -32,6 +32,7 @@ class Config:
     feats: FeatsSection
     model: ModelSection
     plot: PlotSection
+    predict: PredictSection = field(default_factory=PredictSection)
     other_sections: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     source: str = ""
     path: Path | None = None
@@ -46,6 +47,7 @@ class Config:
             "FEATS": dataclasses.asdict(self.feats),
             "MODEL": dataclasses.asdict(self.model),
             "PLOT": dataclasses.asdict(self.plot),
+            "PREDICT": dataclasses.asdict(self.predict),
         }
 
     @property
@@ -57,7 +59,7 @@ class Config:
         """The settings as an INI text that loads back to the same ``Config``."""
         lines: list[str] = []
         for section, obj in (("EXP", self.exp), ("DATA", self.data), ("FEATS", self.feats),
-                             ("MODEL", self.model), ("PLOT", self.plot)):
+                             ("MODEL", self.model), ("PLOT", self.plot), ("PREDICT", self.predict)):
             lines.append(f"[{section}]")
             for f in dataclasses.fields(obj):
                 value = getattr(obj, f.name)
@@ -82,8 +84,20 @@ class Config:
                 raise ConfigError(f"Unknown key '{k}' for [{section.upper()}]{did_you_mean(k, sorted(known))}")
         return dataclasses.replace(self, **{section: dataclasses.replace(current, **changes)})
 
+    def validate_predict(self) -> None:
+        """What `nkl predict CONFIG` needs: databases and known prediction targets."""
+        from nkl.predict.registry import get_predictor_class
+
+        if not self.databases:
+            raise ConfigError("[DATA] databases is empty; add e.g. `databases = ['emodb']` and `emodb = path/to/emodb.csv`")
+        if not self.predict.targets:
+            raise ConfigError("[PREDICT] targets is empty; add e.g. `targets = ['snr', 'mos']`")
+        for target in self.predict.targets:
+            get_predictor_class(str(target))
+        self._validate_databases()
+
     def validate(self) -> None:
-        """Check what must hold before any work starts; raise ConfigError naming the key."""
+        """Check what `nkl run` needs before any work starts; raise ConfigError naming the key."""
         from nkl.features.registry import get_extractor_class
         from nkl.models import get_model_spec
 
@@ -111,6 +125,9 @@ class Config:
             raise ConfigError(f"[FEATS] fail_threshold must be between 0 and 1, got {self.feats.fail_threshold}")
         if self.model.logo == 1 or self.model.logo < 0:
             raise ConfigError(f"[MODEL] logo must be 0 (off) or at least 2 folds, got {self.model.logo}")
+        self._validate_databases()
+
+    def _validate_databases(self) -> None:
         for name, db in self.databases:
             strategy = db.split_strategy
             if isinstance(strategy, str) and strategy not in SPLIT_STRATEGIES:

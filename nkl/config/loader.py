@@ -16,6 +16,7 @@ from nkl.config.sections import (
     FeatsSection,
     ModelSection,
     PlotSection,
+    PredictSection,
     field_meta,
 )
 from nkl.config.values import check_choice, coerce, did_you_mean, expand_env, parse_literal
@@ -27,6 +28,7 @@ SECTIONS: dict[str, type] = {
     "FEATS": FeatsSection,
     "MODEL": ModelSection,
     "PLOT": PlotSection,
+    "PREDICT": PredictSection,
 }
 _PATH_KEYS = {("EXP", "root"), ("EXP", "save_test"), ("DATABASE", "path"), ("DATABASE", "audio_path")}
 
@@ -154,15 +156,19 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
     feats = _build(FeatsSection, raw.get("FEATS", {}), "[FEATS]", "FEATS", warnings)
     model = _build(ModelSection, raw.get("MODEL", {}), "[MODEL]", "MODEL", warnings)
     plot = _build(PlotSection, raw.get("PLOT", {}), "[PLOT]", "PLOT", warnings)
-    return Config(exp=exp, data=data, databases=tuple(dbs), feats=feats, model=model, plot=plot,
+    predict = _build(PredictSection, raw.get("PREDICT", {}), "[PREDICT]", "PREDICT", warnings)
+    return Config(exp=exp, data=data, databases=tuple(dbs), feats=feats, model=model, plot=plot, predict=predict,
                   other_sections=tuple((k, tuple(v.items())) for k, v in others.items()),
                   source=source, path=path, warnings=tuple(warnings))
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate an INI file; every config mistake is raised before any work starts."""
+def load_config(path: str | Path, purpose: str = "run") -> Config:
+    """Read and validate an INI file for a command ('run' or 'predict'); mistakes are raised before any work."""
     path = Path(path)
     parser = read_ini(path)
     config = parse_config(parser, name=path.stem, source=path.read_text(encoding="utf-8"), path=path)
-    config.validate()
+    if purpose == "predict":
+        config.validate_predict()
+    else:
+        config.validate()
     return config

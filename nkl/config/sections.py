@@ -158,3 +158,13 @@ def field_meta(section: type) -> dict[str, dict[str, Any]]:
         default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
         out[f.name] = {"default": default, "type": f.type, **f.metadata}
     return out
+
+
+@dataclass(frozen=True)
+class PredictSection:
+    """[PREDICT]: what `nkl predict` estimates for every sample (est_<target> columns in `estimates`)."""
+
+    targets: list = key([], "Targets to estimate, e.g. ['snr', 'mos'] (see `nkl predict --help`).")
+    sample_selection: str = key("all", "Samples to estimate: all, or the train or test split of the experiment.", choices=("all", "train", "test"))
+    workers: int = key(0, "Parallel processes for CPU predictors (0 = all cores).")
+    fail_threshold: float = key(0.5, "Abort when more than this fraction of files fail.")

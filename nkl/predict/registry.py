@@ -1,0 +1,57 @@
+"""The predictor registry: targets that ``nkl predict`` estimates for every sample (``est_<target>`` columns).
+
+A predictor is an extractor (same worker pool, content-addressed parts, resume and rejects) whose
+output columns are estimates; its rows go to ``estimates_<target>``, and the ``estimates`` view joins
+them per sample. Adding a target = one module with a ``Predictor`` subclass + one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import import_module
+from typing import Any, ClassVar
+
+from nkl.config.values import did_you_mean
+from nkl.errors import ConfigError
+from nkl.features.registry import Extractor
+
+# target name in [PREDICT] targets → "module:Class" (imported only when used)
+PREDICTORS: dict[str, str] = {
+    "snr": "nkl.predict.snr:SnrPredictor",
+    "mos": "nkl.predict.dnsmos:DnsmosPredictor",
+}
+
+
+class Predictor(Extractor):
+    """Estimates one target from a mono signal; ``extract`` returns ``est_*`` names and values.
+
+    Attributes:
+        target: the registry name, e.g. ``snr``; rows go to ``estimates_<target>``.
+        deterministic: the same audio always gives the same estimate (no sampling inside the model).
+        source: where the model comes from ("signal processing", a wheel, a hub id or local folder).
+    """
+
+    target: ClassVar[str]
+    deterministic: ClassVar[bool] = True
+    source: ClassVar[str] = "signal processing"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.target
+
+    @property
+    def table(self) -> str:
+        return f"estimates_{self.target}"
+
+
+def get_predictor_class(name: str) -> type[Predictor]:
+    """The predictor class registered under ``name``; ConfigError with a hint for unknown names."""
+    target = PREDICTORS.get(name)
+    if target is None:
+        raise ConfigError(f"Unknown prediction target '{name}' in [PREDICT] targets{did_you_mean(name, list(PREDICTORS))} "
+                          f"Available: {', '.join(PREDICTORS)}")
+    module, cls = target.split(":")
+    return getattr(import_module(module), cls)
