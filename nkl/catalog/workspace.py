@@ -108,8 +108,27 @@ class Workspace:
                 f"create or replace view {_quote(table)} as "
                 f"select * from read_parquet([{files}], union_by_name = true)"
             )
+        self._create_estimates_view(con)
         con.execute("create table if not exists nkl_meta (key varchar primary key, value varchar)")
         con.execute("insert or replace into nkl_meta values ('root', ?)", [str(self.root)])
+
+    def _create_estimates_view(self, con: duckdb.DuckDBPyConnection) -> None:
+        """``estimates``: one row per sample with the est_* columns of every ``estimates_<target>`` table."""
+        targets = [t for t in self.table_names() if t.startswith("estimates_")]
+        if not targets or not self.parts("samples"):
+            con.execute("drop view if exists estimates")
+            return
+        joins, columns, present = [], [], []
+        for i, table in enumerate(targets):
+            alias = f"e{i}"
+            joins.append(f"left join (select content_key, any_value(columns('^est_')) from {_quote(table)} "
+                         f"group by content_key) {alias} using (content_key)")
+            columns.append(f"{alias}.* exclude (content_key)")
+            present.append(f"{alias}.content_key is not null")
+        con.execute(
+            "create or replace view estimates as select s.sample, s.database, s.content_key, " + ", ".join(columns)
+            + " from samples s " + " ".join(joins) + " where " + " or ".join(present)
+        )
 
     def refresh_views(self, tables: list[str]) -> None:
         """Point the views of some tables at their current parts."""
@@ -148,7 +167,7 @@ class Workspace:
             return True
         finally:
             con.close()
-        return row is None or row[0] != str(self.root) or views != set(self.table_names())
+        return row is None or row[0] != str(self.root) or not set(self.table_names()) <= views
 
     def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection to the catalog, rebuilt first if it is missing or stale."""

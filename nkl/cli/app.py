@@ -71,6 +71,26 @@ def explain(config: ConfigArg = None, config_opt: ConfigOpt = None) -> None:
 
 
 @app.command()
+def predict(
+    paths: Annotated[list[Path] | None, typer.Argument(help="A config (.ini) with [PREDICT] targets, and/or audio files.", show_default=False)] = None,
+    config_opt: ConfigOpt = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="A target (snr, mos, ...) or a saved experiment (name or folder).")] = None,
+    file: Annotated[list[Path] | None, typer.Option("--file", help="Audio file(s); more may follow as arguments.")] = None,
+    folder: Annotated[Path | None, typer.Option("--folder", help="All audio files below this folder.")] = None,
+    listing: Annotated[Path | None, typer.Option("--list", help="CSV whose first (or 'file') column lists audio paths.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="CSV for the results (default for files: prediction_result.csv).")] = None,
+    workspace: WorkspaceOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Parallel processes (default: [PREDICT] workers, 0 = all cores).")] = None,
+    verbose: Verbose = False, quiet: Quiet = False,
+) -> None:
+    """Estimate speaker and signal characteristics (est_* columns in the estimates table), or apply a saved model."""
+    from nkl.cli.predict import predict_command
+
+    predict_command(paths or [], config_opt=config_opt, model=model, files=file, folder=folder, listing=listing, out=out,
+                    workspace=workspace, workers=workers, verbose=verbose, quiet=quiet)
+
+
+@app.command()
 def query(sql: Annotated[str, typer.Argument(help="SQL over the catalog's tables; files ('meta.csv') can be joined.")],
           workspace: WorkspaceOpt = None,
           config: Annotated[Path | None, typer.Option("--config", "-c", help="Take the workspace from this INI's [EXP] root.")] = None,

@@ -96,6 +96,12 @@ class Config:
             get_predictor_class(str(target))
         self._validate_databases()
 
+    def validate_data(self) -> None:
+        """What reading the databases needs."""
+        if not self.databases:
+            raise ConfigError("[DATA] databases is empty; add e.g. `databases = ['emodb']` and `emodb = path/to/emodb.csv`")
+        self._validate_databases()
+
     def validate(self) -> None:
         """Check what `nkl run` needs before any work starts; raise ConfigError naming the key."""
         from nkl.features.registry import get_extractor_class

@@ -169,6 +169,8 @@ def load_config(path: str | Path, purpose: str = "run") -> Config:
     config = parse_config(parser, name=path.stem, source=path.read_text(encoding="utf-8"), path=path)
     if purpose == "predict":
         config.validate_predict()
+    elif purpose == "data":
+        config.validate_data()
     else:
         config.validate()
     return config

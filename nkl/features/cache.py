@@ -182,3 +182,21 @@ def load_features(ctx: RunContext, extractor: Extractor, keys: list[str]) -> pl.
     frame = pl.concat([pl.scan_parquet(p) for p in parts], how="diagonal_relaxed")
     return (frame.filter(pl.col("content_key").is_in(keys)).drop("spec_hash")
             .unique("content_key", keep="last").collect())
+
+
+def join_features(ctx: RunContext, extractors: list[Extractor], frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Add every extractor's feature columns to ``frame`` (by ``content_key``; rows without features drop out).
+
+    With several extractors, columns are prefixed ``<extractor>.`` so that names cannot collide.
+    """
+    keys = frame["content_key"].to_list()
+    columns: list[str] = []
+    for ext in extractors:
+        feats = load_features(ctx, ext, keys)
+        names = [n for n in feats.columns if n != "content_key"]
+        if len(extractors) > 1:
+            feats = feats.rename({n: f"{ext.name}.{n}" for n in names})
+            names = [f"{ext.name}.{n}" for n in names]
+        frame = frame.join(feats, on="content_key", how="inner")
+        columns += names
+    return frame, columns

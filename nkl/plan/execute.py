@@ -22,7 +22,7 @@ from nkl.context import RunContext
 from nkl.data import apply_filters, assign_splits, import_database, prepare_target
 from nkl.errors import ConfigError, DataError
 from nkl.evaluate.results import best_run, evaluation_split, result_plots, results_table
-from nkl.features.cache import ExtractionReport, ensure_features, load_features
+from nkl.features.cache import ExtractionReport, ensure_features, join_features
 from nkl.models.bundle import ModelBundle
 from nkl.models.train import Design, fit_and_predict
 from nkl.plan.plan import Plan
@@ -86,17 +86,8 @@ def select_samples(ctx: RunContext, plan: Plan) -> pl.DataFrame:
 
 def _feature_matrix(ctx: RunContext, plan: Plan, splits: pl.DataFrame) -> Design:
     c = plan.config
-    keys = splits["content_key"].to_list()
     frame = splits.select("sample", "split", "speaker", "database", "content_key", pl.col(c.data.target).alias("truth"))
-    columns: list[str] = []
-    for ext in plan.extractors:
-        feats = load_features(ctx, ext, keys)
-        names = [n for n in feats.columns if n != "content_key"]
-        if len(plan.extractors) > 1:
-            feats = feats.rename({n: f"{ext.name}.{n}" for n in names})
-            names = [f"{ext.name}.{n}" for n in names]
-        frame = frame.join(feats, on="content_key", how="inner")
-        columns += names
+    frame, columns = join_features(ctx, plan.extractors, frame)
     dropped = splits.height - frame.height
     if dropped:
         ctx.log.warning("%d sample(s) have no features (recorded in rejects) and are left out", dropped)

@@ -1,0 +1,32 @@
+"""Run predictors over samples; estimates land in ``estimates_<target>`` tables and the ``estimates`` view."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from nkl.context import RunContext
+from nkl.features.cache import ExtractionReport, ensure_features
+from nkl.predict.registry import Predictor, get_predictor_class
+
+
+def build_predictors(targets: list[str], options: dict | None = None) -> list[Predictor]:
+    """One configured predictor per target name."""
+    return [get_predictor_class(str(t))(options) for t in targets]
+
+
+def estimate(ctx: RunContext, predictors: list[Predictor], samples: pl.DataFrame, *, workers: int = 0,
+             fail_threshold: float = 0.5) -> list[ExtractionReport]:
+    """Make sure every sample has every estimate; compute only what is missing (content-addressed)."""
+    reports = [ensure_features(ctx, p, samples, workers=workers, fail_threshold=fail_threshold) for p in predictors]
+    ctx.workspace.refresh_views([p.table for p in predictors])
+    return reports
+
+
+def estimates_for(ctx: RunContext, samples: pl.DataFrame) -> pl.DataFrame:
+    """The ``estimates`` rows of these samples (sample, database, est_* columns)."""
+    con = ctx.workspace.connect(read_only=True)
+    try:
+        frame = con.sql("select * from estimates").pl()
+    finally:
+        con.close()
+    return samples.select("sample", "file").join(frame.drop("content_key", "database"), on="sample", how="inner")
