@@ -91,6 +91,14 @@ def predict(
 
 
 @app.command()
+def segment(config: ConfigArg = None, config_opt: ConfigOpt = None, verbose: Verbose = False, quiet: Quiet = False) -> None:
+    """Cut recordings into speech segments ([SEGMENT] method, min_length, max_length); writes segments and a CSV."""
+    from nkl.cli.segment import segment_command
+
+    segment_command(_config_path(config, config_opt), verbose=verbose, quiet=quiet)
+
+
+@app.command()
 def query(sql: Annotated[str, typer.Argument(help="SQL over the catalog's tables; files ('meta.csv') can be joined.")],
           workspace: WorkspaceOpt = None,
           config: Annotated[Path | None, typer.Option("--config", "-c", help="Take the workspace from this INI's [EXP] root.")] = None,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nkl.config.sections import DatabaseSection, DataSection, ExpSection, FeatsSection, ModelSection, PlotSection, PredictSection
+from nkl.config.sections import DatabaseSection, DataSection, ExpSection, FeatsSection, ModelSection, PlotSection, PredictSection, SegmentSection
 from nkl.config.values import did_you_mean
 from nkl.errors import ConfigError
 
@@ -33,6 +33,7 @@ class Config:
     model: ModelSection
     plot: PlotSection
     predict: PredictSection = field(default_factory=PredictSection)
+    segment: SegmentSection = field(default_factory=SegmentSection)
     other_sections: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     source: str = ""
     path: Path | None = None
@@ -48,6 +49,7 @@ class Config:
             "MODEL": dataclasses.asdict(self.model),
             "PLOT": dataclasses.asdict(self.plot),
             "PREDICT": dataclasses.asdict(self.predict),
+            "SEGMENT": dataclasses.asdict(self.segment),
         }
 
     @property
@@ -59,7 +61,8 @@ class Config:
         """The settings as an INI text that loads back to the same ``Config``."""
         lines: list[str] = []
         for section, obj in (("EXP", self.exp), ("DATA", self.data), ("FEATS", self.feats),
-                             ("MODEL", self.model), ("PLOT", self.plot), ("PREDICT", self.predict)):
+                             ("MODEL", self.model), ("PLOT", self.plot), ("PREDICT", self.predict),
+                             ("SEGMENT", self.segment)):
             lines.append(f"[{section}]")
             for f in dataclasses.fields(obj):
                 value = getattr(obj, f.name)

@@ -14,6 +14,7 @@ from nkl.config.sections import (
     ModelSection,
     PlotSection,
     PredictSection,
+    SegmentSection,
     field_meta,
 )
 
@@ -50,6 +51,7 @@ def key_table_markdown() -> str:
     lines += _table("[MODEL]", ModelSection)
     lines += _table("[PLOT]", PlotSection)
     lines += _table("[PREDICT] (`nkl predict`)", PredictSection)
+    lines += _table("[SEGMENT] (`nkl segment`)", SegmentSection)
     lines += ["#### nkululeko keys accepted with a warning (not implemented yet)", ""]
     for section, keys in NOT_IMPLEMENTED.items():
         lines.append(f"- `[{section}]`: " + ", ".join(f"`{k}`" for k in sorted(keys)))

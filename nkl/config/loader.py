@@ -17,6 +17,7 @@ from nkl.config.sections import (
     ModelSection,
     PlotSection,
     PredictSection,
+    SegmentSection,
     field_meta,
 )
 from nkl.config.values import check_choice, coerce, did_you_mean, expand_env, parse_literal
@@ -29,6 +30,7 @@ SECTIONS: dict[str, type] = {
     "MODEL": ModelSection,
     "PLOT": PlotSection,
     "PREDICT": PredictSection,
+    "SEGMENT": SegmentSection,
 }
 _PATH_KEYS = {("EXP", "root"), ("EXP", "save_test"), ("DATABASE", "path"), ("DATABASE", "audio_path")}
 
@@ -157,7 +159,8 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
     model = _build(ModelSection, raw.get("MODEL", {}), "[MODEL]", "MODEL", warnings)
     plot = _build(PlotSection, raw.get("PLOT", {}), "[PLOT]", "PLOT", warnings)
     predict = _build(PredictSection, raw.get("PREDICT", {}), "[PREDICT]", "PREDICT", warnings)
-    return Config(exp=exp, data=data, databases=tuple(dbs), feats=feats, model=model, plot=plot, predict=predict,
+    segment = _build(SegmentSection, raw.get("SEGMENT", {}), "[SEGMENT]", "SEGMENT", warnings)
+    return Config(exp=exp, data=data, databases=tuple(dbs), feats=feats, model=model, plot=plot, predict=predict, segment=segment,
                   other_sections=tuple((k, tuple(v.items())) for k, v in others.items()),
                   source=source, path=path, warnings=tuple(warnings))
 

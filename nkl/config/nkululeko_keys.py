@@ -9,7 +9,6 @@ from __future__ import annotations
 # Sections that belong to other nkululeko modules; `nkl run` ignores them with a note.
 OTHER_MODULE_SECTIONS: dict[str, str] = {
     "EXPL": "nkl explore",
-    "SEGMENT": "nkl segment",
     "AUGMENT": "nkl augment",
     "RESAMPLE": "nkl resample",
     "REPORT": "nkl report",
@@ -41,6 +40,7 @@ NOT_IMPLEMENTED: dict[str, frozenset[str]] = {
          "only_test", "pretrained_model", "max_duration", "push_to_hub", "balancing", "hf_token", "nan_strategy",
          "warmup_epochs", "max_grad_norm", "feature_noise", "threshold"}
     ),
+    "SEGMENT": frozenset({"output_audio", "audio_format", "audio_dir", "sampling_rate"}),
     "PREDICT": frozenset({"target_language", "textclassifier.candidates"}),
     "PLOT": frozenset(
         {"epochs", "epoch_progression", "anim_progression", "fps", "combine_per_speaker", "uncertainty_threshold",

@@ -168,3 +168,16 @@ class PredictSection:
     sample_selection: str = key("all", "Samples to estimate: all, or the train or test split of the experiment.", choices=("all", "train", "test"))
     workers: int = key(0, "Parallel processes for CPU predictors (0 = all cores).")
     fail_threshold: float = key(0.5, "Abort when more than this fraction of files fail.")
+
+
+@dataclass(frozen=True)
+class SegmentSection:
+    """[SEGMENT]: how `nkl segment` cuts recordings into speech segments."""
+
+    method: str = key("silero", "Voice activity detector: silero (pyannote is planned).", choices=("silero", "pyannote"))
+    result: str = key("segmented", "Name of the segments CSV written to the workspace (<root>/<result>.csv), usable as a [DATA] database.")
+    min_length: float = key(0.0, "Drop segments shorter than this (seconds); with max_length, shorter leftovers join the previous piece.")
+    max_length: float = key(0.0, "Cut segments longer than this into pieces (seconds; 0 = no limit).")
+    threshold: float = key(0.5, "silero speech probability threshold.")
+    include_silence_borders: bool = key(False, "Count leading and trailing silence in the silences table.")
+    sample_selection: str = key("all", "Samples to segment: all, train or test.", choices=("all", "train", "test"))

@@ -17,14 +17,14 @@ from nkl.errors import DataError
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 
 
-def config_samples(ctx: RunContext, config: Config) -> pl.DataFrame:
-    """Samples of the config's databases after their filters, limited to ``[PREDICT] sample_selection``."""
+def config_samples(ctx: RunContext, config: Config, selection: str | None = None) -> pl.DataFrame:
+    """Samples of the config's databases after their filters, limited to a split (default: [PREDICT] sample_selection)."""
     frames = []
     for name, db in config.databases:
         samples = import_database(ctx, name, db, config.data.target)
         frames.append(apply_filters(ctx, samples, db, f"[DATA] {name}", config.exp.seed))
     df = apply_filters(ctx, pl.concat(frames, how="diagonal_relaxed"), config.data, "[DATA]", config.exp.seed)
-    selection = config.predict.sample_selection
+    selection = selection or config.predict.sample_selection
     if selection != "all":
         df, _ = assign_splits(ctx, config, df)
         df = df.filter(pl.col("split") == selection)

@@ -1,0 +1,25 @@
+"""Segment: cut recordings into speech segments with silero VAD, then limit their lengths.
+
+``speech_segments`` finds speech in one signal; ``limit_lengths`` applies ``[SEGMENT] min_length`` and
+``max_length``; ``silences`` gives the gaps. Names load on first use, and none of them imports torch
+until a model is loaded, so importing this package stays cheap.
+"""
+
+from importlib import import_module
+from typing import Any
+
+_LAZY = {
+    "load_vad_model": "nkl.segment.vad",
+    "speech_segments": "nkl.segment.vad",
+    "limit_lengths": "nkl.segment.cutting",
+    "silences": "nkl.segment.cutting",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nkl.segment' has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)

@@ -1,0 +1,129 @@
+"""``nkl segment``: speech segments of every sample, cached by content, as tables and a CSV database.
+
+Writes ``segments`` (one row per speech segment: source sample, file, start, end, speaker and the
+sample's labels) and ``silences`` (the gaps) for the experiment, and ``<root>/<result>.csv`` in
+nkululeko's layout (file, start, end, speaker, gender, age, labels) that ``nkl run`` reads as a database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import polars as pl
+
+from nkl.audio.decode import load_audio
+from nkl.catalog.schemas import REJECTS
+from nkl.catalog.store import write_text
+from nkl.config.config import Config, stable_hash
+from nkl.context import RunContext
+from nkl.errors import AudioError, ConfigError
+from nkl.segment.cutting import limit_lengths, silences
+
+TABLE = "vad_silero"
+FLUSH = 64
+
+
+def vad_spec(config: Config) -> dict:
+    """Everything that determines the raw VAD output (the cache key's method half)."""
+    return {"method": "silero", "threshold": config.segment.threshold, "versions": {"silero-vad": version("silero-vad")}}
+
+
+def raw_segments(ctx: RunContext, config: Config, samples: pl.DataFrame) -> dict[str, list[tuple[float, float]]]:
+    """VAD segments (relative to each sample's start) per content key; computes only what is not cached."""
+    if config.segment.method != "silero":
+        raise ConfigError(f"[SEGMENT] method = {config.segment.method} is not implemented yet; use silero")
+    from nkl.segment.vad import load_vad_model, speech_segments
+
+    ws, spec = ctx.workspace, stable_hash(vad_spec(config))
+    found: dict[str, list] = {}
+    for part in ws.parts(TABLE, spec):
+        for key, text in pl.read_parquet(part).select("content_key", "segments").iter_rows():
+            found[key] = json.loads(text)
+    unique = samples.unique("content_key", keep="first")
+    todo = unique.filter(~pl.col("content_key").is_in(list(found)))
+    if todo.height:
+        model = load_vad_model()
+        buffer, rejects = [], []
+
+        def flush() -> None:
+            stamp = f"{spec}-{time.time_ns()}-{os.getpid()}"
+            if buffer:
+                ws.write_part(TABLE, stamp, pl.DataFrame(buffer, schema={"content_key": pl.String, "segments": pl.String}), index=False)
+            if rejects:
+                ws.write_part("rejects", f"segment-{stamp}", pl.DataFrame(rejects, schema=REJECTS), index=False)
+            buffer.clear()
+            rejects.clear()
+
+        try:
+            rows = todo.select("content_key", "file", "start", "end", "database", "sample").iter_rows(named=True)
+            for r in ctx.track(rows, "Segmenting (silero)", total=todo.height):
+                try:
+                    signal, rate = load_audio(r["file"], r["start"] or 0.0, r["end"], 16000)
+                    segments = speech_segments(signal, rate, model=model, threshold=config.segment.threshold)
+                except AudioError as exc:
+                    rejects.append({"database": r["database"], "sample": r["sample"], "file": r["file"], "stage": "segment",
+                                    "reason": str(exc), "content_key": r["content_key"]})
+                    continue
+                found[r["content_key"]] = segments
+                buffer.append({"content_key": r["content_key"], "segments": json.dumps(segments)})
+                if len(buffer) >= FLUSH:
+                    flush()
+        finally:
+            flush()
+            ws.refresh_views([TABLE, "rejects"])
+    return found
+
+
+def segment(ctx: RunContext, config: Config, samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, Path]:
+    """Segments and silences of the samples (written to the catalog) and the path of the segments CSV."""
+    raw = raw_segments(ctx, config, samples)
+    s = config.segment
+    labels = [c for c in samples.columns if c not in ("sample", "database", "file", "start", "end", "duration", "content_key",
+                                                     "audio_hash", "sample_rate", "channels", "bytes", "file_id", "table_split",
+                                                     "file_duration", "mtime_ns", "import_hash", "source", "split")]
+    seg_rows, gap_rows = [], []
+    for r in samples.iter_rows(named=True):
+        if r["content_key"] not in raw:
+            continue
+        offset = r["start"] or 0.0
+        kept = limit_lengths(raw[r["content_key"]], min_length=s.min_length, max_length=s.max_length or None)
+        base = {"experiment": config.exp.name, "source": r["sample"], "database": r["database"], "file": r["file"]}
+        for start, end in kept:
+            seg_rows.append({**base, "start": offset + start, "end": offset + end, "duration": end - start,
+                             **{c: r[c] for c in labels}})
+        for start, end in silences(raw[r["content_key"]], r["duration"], include_borders=s.include_silence_borders):
+            gap_rows.append({**base, "start": offset + start, "end": offset + end, "duration": end - start})
+    segments = pl.DataFrame(seg_rows, infer_schema_length=None) if seg_rows else pl.DataFrame()
+    gaps = pl.DataFrame(gap_rows, infer_schema_length=None) if gap_rows else pl.DataFrame()
+    ws = ctx.workspace
+    if segments.height:
+        ws.write_part("segments", config.exp.name, segments)
+        csv = ws.root / f"{s.result}.csv"
+        columns = ["file", "start", "end"] + [c for c in labels if c in segments.columns]
+        write_text(segments.select(columns).write_csv(), csv)
+    else:
+        csv = ws.root / f"{s.result}.csv"
+    if gaps.height:
+        ws.write_part("silences", config.exp.name, gaps)
+    return segments, gaps, csv
+
+
+def duration_plot(folder: Path, name: str, before: pl.DataFrame, after: pl.DataFrame) -> list[Path]:
+    """Histogram of sample durations before and segment durations after segmentation (PNG + SVG)."""
+    import altair as alt
+
+    from nkl.evaluate.plots import save_chart
+
+    values = [{"which": "samples", "duration": d} for d in before["duration"].to_list()]
+    values += [{"which": "segments", "duration": d} for d in after["duration"].to_list()] if after.height else []
+    chart = alt.Chart(alt.Data(values=values)).mark_bar(opacity=0.7).encode(
+        x=alt.X("duration:Q", bin=alt.Bin(maxbins=40), title="duration (s)"),
+        y=alt.Y("count():Q", title="count", stack=None),
+        color=alt.Color("which:N", title=None),
+    ).properties(title=f"{name}: durations before and after segmentation", width=480, height=240)
+    folder.mkdir(parents=True, exist_ok=True)
+    return save_chart(chart, folder / f"{name}_segment_durations")
