@@ -39,9 +39,9 @@ def speech_segments(
     signal = np.asarray(signal, dtype=np.float32)
     if signal.ndim not in (1, 2):
         raise ValueError(f"expected a mono or (frames, channels) signal, got shape {signal.shape}")
-    mono = np.ascontiguousarray(resample(to_mono(signal), sample_rate, VAD_RATE), dtype=np.float32)
-    if mono.size == 0:
+    if signal.size == 0:
         return []
+    mono = np.ascontiguousarray(resample(to_mono(signal), sample_rate, VAD_RATE), dtype=np.float32)
     torch, silero_vad = _import_silero()
     model = load_vad_model() if model is None else model
     with _one_torch_thread(torch):
@@ -89,9 +89,10 @@ def _one_torch_thread(torch: Any) -> Iterator[None]:
     """Run torch on one intra-op thread for the block, then restore the previous count.
 
     Silero runs one small forward pass per 32 ms frame; splitting such tiny operations over threads
-    costs more than it saves. Measured on a 2-core machine, 100 EmoDB files: 17.6 files/s on one
-    thread, 1.7 files/s on two. torch's thread count is process-wide, so do not run other torch work
-    in parallel threads while segmenting.
+    gains nothing and collapses when another process wants a core. Measured on a 2-core machine,
+    100 EmoDB files, six runs each: one thread 25-32 files/s, two threads 4-25 (median 4.8).
+    torch's thread count is process-wide, so do not run other torch work in parallel threads while
+    segmenting.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -92,6 +92,7 @@ def test_digital_silence_has_no_speech():
     assert speech_segments(np.zeros(3 * 16000, np.float32), 16000) == []
     assert speech_segments(np.zeros(3 * 22050, np.float32), 22050) == []
     assert speech_segments(np.zeros(0, np.float32), 16000) == []
+    assert speech_segments(np.zeros(0, np.float32), 22050) == []
 
 
 def test_22050_hz_input_gives_the_16_khz_segments(utterances: list[Path]):
