@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--emodb")
-    parser.add_argument("--files", type=int, default=100, help="files per measurement (mos is slow: ~2 s per file per core)")
+    parser.add_argument("--files", type=int, default=535, help="files for snr and silero")
+    parser.add_argument("--mos-files", type=int, default=40, help="files for mos (slow: ~4 s per file per core)")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args()
     emodb = next((Path(c) for c in (args.emodb, os.environ.get("NKL_EMODB"), REPO.parent / "shared" / "data" / "emodb")
@@ -36,11 +37,11 @@ def main() -> None:
     from nkl.predict.run import build_predictors, estimate
 
     files = sorted(str(p) for p in (emodb / "wav").glob("*.wav"))[: args.files]
-    print(f"{len(files)} EmoDB files, {args.workers} workers")
-    for target in ("snr", "mos"):
+    print(f"EmoDB files: {len(files)} (snr, silero), {min(args.mos_files, len(files))} (mos); {args.workers} workers")
+    for target, count in (("snr", len(files)), ("mos", args.mos_files)):
         with tempfile.TemporaryDirectory() as tmp:
             ctx = RunContext(Workspace(tmp), logging.getLogger("bench"))
-            samples = file_samples(ctx, files)
+            samples = file_samples(ctx, files[:count])
             start = time.perf_counter()
             report = estimate(ctx, build_predictors([target]), samples, workers=args.workers)[0]
             seconds = time.perf_counter() - start
@@ -51,6 +52,7 @@ def main() -> None:
         print(f"silero  skipped ({exc})")
         return
     model = load_vad_model()
+    speech_segments(load_audio(files[0], sample_rate=16000)[0], 16000, model=model)  # first call compiles
     start = time.perf_counter()
     for f in files:
         signal, rate = load_audio(f, sample_rate=16000)
