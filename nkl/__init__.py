@@ -4,11 +4,10 @@ The public face is small: ``connect`` a workspace's catalog, build an ``Experime
 Names load on first use, so that importing one submodule (an extraction worker does) stays cheap.
 """
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from nkl.errors import NklError
+from nkl.lazy import lazy_getattr
 
 try:
     __version__ = version("nkl")
@@ -26,10 +25,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'nkl' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = ["Catalog", "Config", "Experiment", "NklError", "Plan", "RunResult", "__version__", "connect", "load_config"]

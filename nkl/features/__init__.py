@@ -3,8 +3,7 @@
 Names load on first use: extraction workers import ``nkl.features.worker`` without the cache machinery.
 """
 
-from importlib import import_module
-from typing import Any
+from nkl.lazy import lazy_getattr
 
 _LAZY = {
     "ExtractionReport": "nkl.features.cache",
@@ -17,10 +16,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'nkl.features' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = sorted(_LAZY)

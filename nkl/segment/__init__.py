@@ -5,8 +5,7 @@
 until a model is loaded, so importing this package stays cheap.
 """
 
-from importlib import import_module
-from typing import Any
+from nkl.lazy import lazy_getattr
 
 _LAZY = {
     "load_vad_model": "nkl.segment.vad",
@@ -16,10 +15,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'nkl.segment' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = sorted(_LAZY)
