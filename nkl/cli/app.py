@@ -32,6 +32,21 @@ Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show debug messa
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Show only warnings, errors and results.")]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from nkl import __version__
+
+        print(f"nkl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.", callback=_show_version, is_eager=True)] = False,
+) -> None:
+    """Speech machine-learning experiments as queries over a catalog of Parquet tables (nkululeko-compatible INI files)."""
+
+
 def _config_path(arg: Path | None, opt: Path | None) -> Path:
     path = opt or arg
     if path is None:
