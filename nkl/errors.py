@@ -53,6 +53,9 @@ class MissingExtraError(NklError, ImportError):
     """An optional dependency family is not installed."""
 
     def __init__(self, extra: str, package: str) -> None:
-        super().__init__(f"{package} is not installed; install it with: pip install 'nkl[{extra}]'")
+        super().__init__(extra, package)  # both in args, so the error survives pickling (worker → parent)
         self.extra = extra
         self.package = package
+
+    def __str__(self) -> str:
+        return f"{self.package} is not installed; install it with: pip install 'nkl[{self.extra}]'"

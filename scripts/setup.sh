@@ -7,5 +7,5 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -c constraints.txt -e '.[torch,audformat,predict,segment,test]'
+.venv/bin/python -m pip install --quiet -c constraints.txt -e '.[torch,audformat,predict,segment,transformers,test]'
 echo "nkl $(.venv/bin/python -c 'import nkl; print(nkl.__version__)') installed in .venv"

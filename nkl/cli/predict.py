@@ -19,6 +19,17 @@ from nkl.predict.registry import PREDICTORS
 from nkl.predict.run import build_predictors, estimate, estimates_for
 
 
+def predictor_options(config, target: str) -> dict:
+    """Options a predictor reads: its model (hub id or local folder) and the device."""
+    if config is None:
+        return {}
+    options = {"device": config.predict.device}
+    model = getattr(config.predict, f"{target}_model", "")
+    if model:
+        options["model"] = model
+    return options
+
+
 def _summary(frame: pl.DataFrame, title: str) -> Table:
     table = Table(title=title)
     for col in ("estimate", "n", "mean", "std", "min", "max"):
@@ -78,7 +89,7 @@ def predict_command(paths: list[Path], *, config_opt: Path | None, model: str | 
         return
 
     targets = [model] if model is not None else [str(t) for t in config.predict.targets]
-    predictors = build_predictors(targets)
+    predictors = [build_predictors([t], predictor_options(config, t))[0] for t in targets]
     reports = estimate(ctx, predictors, samples, workers=n_workers, fail_threshold=threshold)
     frame = estimates_for(ctx, samples)
     out_console.print(_summary(frame, f"estimates of {frame.height} samples"))

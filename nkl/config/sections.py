@@ -168,6 +168,11 @@ class PredictSection:
     sample_selection: str = key("all", "Samples to estimate: all, or the train or test split of the experiment.", choices=("all", "train", "test"))
     workers: int = key(0, "Parallel processes for CPU predictors (0 = all cores).")
     fail_threshold: float = key(0.5, "Abort when more than this fraction of files fail.")
+    device: str = key("cpu", "Device for model-based predictors: cpu or cuda.", aliases=("model.device",))
+    agender_model: str = key("", "agender: hub id or local folder of the wav2vec2 age/gender model (default audeering/wav2vec2-large-robust-24-ft-age-gender).",
+                             aliases=("agender.model",))
+    emotion_dims_model: str = key("", "emotion_dims: hub id or local folder of the wav2vec2 dimensional emotion model "
+                                  "(default audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim).", aliases=("emotion_dims.model",))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,7 +159,11 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
                         bar.advance(len(chunk))
                 else:
                     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
-                    _run_pool(ctx, extractor, chunks, n_workers, writer, bar)
+                    try:
+                        _run_pool(ctx, extractor, chunks, n_workers, writer, bar)
+                    except BrokenProcessPool:
+                        extractor.setup()  # a worker failed to start: raise the real reason (e.g. a model that cannot load)
+                        raise FeatureError(f"{extractor.table}: a worker process died; run with --workers 1 to see why") from None
         finally:
             writer.flush()
             ctx.workspace.refresh_views([extractor.table, "rejects"])

@@ -14,6 +14,7 @@ from nkl.features.registry import Extractor
 
 # One extractor per worker process, set up once by ``init_worker`` (a process-local, not shared state).
 _extractor: Extractor | None = None
+_setup_error: Exception | None = None
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,14 @@ def init_worker(extractor: Extractor) -> None:
     Workers ignore Ctrl-C: the parent process handles it, writes what is done, and stops the pool.
     Library warnings about single files are not shown; those files' problems are recorded as rejects.
     """
-    global _extractor
+    global _extractor, _setup_error
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.simplefilter("ignore")
-    extractor.setup()
     _extractor = extractor
+    try:
+        extractor.setup()
+    except Exception as exc:  # noqa: BLE001 - handed to the parent with the first chunk (a failing initializer kills the pool)
+        _setup_error = exc
 
 
 def extract_one(extractor: Extractor, item: Item) -> tuple[list[str], np.ndarray]:
@@ -60,6 +64,8 @@ def extract_one(extractor: Extractor, item: Item) -> tuple[list[str], np.ndarray
 
 def extract_chunk(items: list[Item], extractor: Extractor | None = None) -> tuple[list[str], list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
     """Extract a chunk: feature names, (content_key, values) rows, and (content_key, reason) failures."""
+    if extractor is None and _setup_error is not None:
+        raise _setup_error
     ext = extractor if extractor is not None else _extractor
     assert ext is not None, "init_worker was not called"
     names: list[str] = []

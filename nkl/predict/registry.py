@@ -19,6 +19,8 @@ from nkl.features.registry import Extractor
 PREDICTORS: dict[str, str] = {
     "snr": "nkl.predict.snr:SnrPredictor",
     "mos": "nkl.predict.dnsmos:DnsmosPredictor",
+    "agender": "nkl.predict.wav2vec2_heads:AgeGenderPredictor",
+    "emotion_dims": "nkl.predict.wav2vec2_heads:EmotionDimsPredictor",
 }
 
 
