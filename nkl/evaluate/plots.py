@@ -6,8 +6,6 @@ pandas nor a data server, and the row limit for data frames does not apply.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import altair as alt
 import numpy as np
 
+from nkl.catalog.store import write_bytes
 from nkl.errors import DataError
 
 PNG_SCALE = 2.0
@@ -104,18 +103,7 @@ def save_chart(chart: alt.TopLevelMixin, stem: Path) -> list[Path]:
     written = []
     for suffix, payload in ((".png", png), (".svg", svg)):
         target = stem.with_name(stem.name + suffix)
-        _write_atomic(target, payload)
+        write_bytes(payload, target)
         written.append(target)
     return written
 
-
-def _write_atomic(target: Path, payload: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh name opened exclusively; mkstemp's 0600 mode would survive os.replace.
-    tmp_path = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        with tmp_path.open("xb") as handle:
-            handle.write(payload)
-        os.replace(tmp_path, target)
-    finally:
-        tmp_path.unlink(missing_ok=True)
