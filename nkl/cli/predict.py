@@ -89,7 +89,7 @@ def predict_command(paths: list[Path], *, config_opt: Path | None, model: str | 
         return
 
     targets = [model] if model is not None else [str(t) for t in config.predict.targets]
-    predictors = [build_predictors([t], predictor_options(config, t))[0] for t in targets]
+    predictors = build_predictors(targets, lambda target: predictor_options(config, target))
     reports = estimate(ctx, predictors, samples, workers=n_workers, fail_threshold=threshold)
     frame = estimates_for(ctx, samples)
     out_console.print(_summary(frame, f"estimates of {frame.height} samples"))

@@ -146,7 +146,8 @@ def plan_hash(plan: Plan, split_hash: str) -> str:
                         c.model, c.exp.runs, c.exp.epochs, c.exp.seed, plan.task, c.data.labels, c.exp.save, package_versions()])
 
 
-def _cached_result(ctx: RunContext, plan: Plan, key: str) -> RunResult | None:
+def cached_result(ctx: RunContext, plan: Plan, key: str) -> RunResult | None:
+    """The stored results of this experiment when a finished run had the same plan hash."""
     ws, name = ctx.workspace, plan.name
     runs = ws.part_path("runs", name)
     if not runs.exists() or not ws.part_path("results", name).exists():
@@ -214,7 +215,7 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
         ctx.log.debug("warm-up joined after %.2f s", time.monotonic() - started)
         rejected = count_rejects(ctx, plan, splits)
         key = plan_hash(plan, split_hash)
-        cached = _cached_result(ctx, plan, key)
+        cached = cached_result(ctx, plan, key)
         if cached is not None:
             ctx.log.info("%s: fit and evaluation unchanged since the last run (plan %s); nothing to recompute", name, key)
             cached.extraction, cached.log_file, cached.n_samples, cached.rejected = reports, log_path, counts, rejected

@@ -8,7 +8,7 @@ from nkl.context import RunContext
 from nkl.data.samples import cached_samples, read_source
 from nkl.data.splits import assign_splits
 from nkl.features.cache import known_keys
-from nkl.plan.execute import _cached_result, plan_hash, select_samples
+from nkl.plan.execute import cached_result, plan_hash, select_samples
 from nkl.plan.plan import Plan, Step
 
 
@@ -34,6 +34,8 @@ def explain(plan: Plan, ctx: RunContext) -> list[tuple[Step, str]]:
     splits, split_hash = assign_splits(quiet, c, selected)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(splits["split"].value_counts().iter_rows()))
     keys = set(splits["content_key"].to_list())
+    key = plan_hash(plan, split_hash)
+    fitted = "cached: results unchanged (plan " + key + ")" if cached_result(quiet, plan, key) else "to compute"
     for i, step in enumerate(steps):
         if step.kind == "filter":
             status[i] = f"{selected.height} samples selected"
@@ -47,8 +49,7 @@ def explain(plan: Plan, ctx: RunContext) -> list[tuple[Step, str]]:
             todo = len(keys) - have - bad
             status[i] = f"cached: {have} of {len(keys)}" + (f", {bad} rejected" if bad else "") + (f"; to extract: {todo}" if todo else "")
         elif step.kind in ("scale", "fit", "evaluate"):
-            result = _cached_result(quiet, plan, plan_hash(plan, split_hash))
-            status[i] = "cached: results unchanged (plan " + plan_hash(plan, split_hash) + ")" if result else "to compute"
+            status[i] = fitted
     return [(s, status.get(i, "")) for i, s in enumerate(steps)]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from nkl.context import RunContext
@@ -9,17 +11,15 @@ from nkl.features.cache import ExtractionReport, ensure_features
 from nkl.predict.registry import Predictor, get_predictor_class
 
 
-def build_predictors(targets: list[str], options: dict | None = None) -> list[Predictor]:
-    """One configured predictor per target name."""
-    return [get_predictor_class(str(t))(options) for t in targets]
+def build_predictors(targets: list[str], options_for: Callable[[str], dict] | None = None) -> list[Predictor]:
+    """One configured predictor per target name; ``options_for(target)`` gives its options (model, device)."""
+    return [get_predictor_class(str(t))(options_for(str(t)) if options_for else None) for t in targets]
 
 
 def estimate(ctx: RunContext, predictors: list[Predictor], samples: pl.DataFrame, *, workers: int = 0,
              fail_threshold: float = 0.5) -> list[ExtractionReport]:
     """Make sure every sample has every estimate; compute only what is missing (content-addressed)."""
-    reports = [ensure_features(ctx, p, samples, workers=workers, fail_threshold=fail_threshold) for p in predictors]
-    ctx.workspace.refresh_views([p.table for p in predictors])
-    return reports
+    return [ensure_features(ctx, p, samples, workers=workers, fail_threshold=fail_threshold) for p in predictors]
 
 
 def estimates_for(ctx: RunContext, samples: pl.DataFrame) -> pl.DataFrame:
