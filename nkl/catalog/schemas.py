@@ -35,8 +35,33 @@ REJECTS = pl.Schema({
     "content_key": pl.String,
 })
 
+# Written by `nkl explore` (see sql/ for the views over them).
+EXPLORE_SAMPLES = pl.Schema({
+    "experiment": pl.String, "sample": pl.String, "speaker": pl.String, "split": pl.String,
+    "target": pl.String, "target_num": pl.Float64,
+})
+BIAS = pl.Schema({
+    "experiment": pl.String, "source": pl.String, "target": pl.String, "attribute": pl.String, "level": pl.String,
+    "test": pl.String, "groups": pl.String, "statistic": pl.Float64, "p": pl.Float64, "p_adj": pl.Float64,
+    "effect": pl.Float64, "effect_name": pl.String, "effect_label": pl.String, "cohens_d": pl.Float64,
+    "n": pl.Int64, "verdict": pl.String,
+})
+IMPORTANCE = pl.Schema({
+    "experiment": pl.String, "method": pl.String, "feature": pl.String, "importance": pl.Float64,
+    "std": pl.Float64, "rank": pl.Int64, "n_fit": pl.Int64, "n_eval": pl.Int64, "eval_split": pl.String, "eval_score": pl.Float64,
+})
+# Every plot or file a command wrote for reports: path relative to the workspace root (PNG or SVG as [PLOT] format says),
+# vega_lite = its Vega-Lite JSON (for interactive HTML), svg/png = the other rendering.
+ARTIFACTS = pl.Schema({
+    "experiment": pl.String, "kind": pl.String, "path": pl.String, "caption": pl.String,
+    "source": pl.String, "vega_lite": pl.String, "png": pl.String, "svg": pl.String,
+})
+
 SCHEMAS: dict[str, pl.Schema] = {
     "samples": SAMPLES, "splits": SPLITS, "results": RESULTS, "runs": RUNS, "rejects": REJECTS,
+}
+EXPLORE_SCHEMAS: dict[str, pl.Schema] = {
+    "explore_samples": EXPLORE_SAMPLES, "bias": BIAS, "importance": IMPORTANCE, "artifacts": ARTIFACTS,
 }
 
 

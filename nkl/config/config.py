@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nkl.config.sections import DatabaseSection, DataSection, ExpSection, FeatsSection, ModelSection, PlotSection, PredictSection, SegmentSection
+from nkl.config.sections import DatabaseSection, DataSection, ExplSection, ExpSection, FeatsSection, ModelSection, PlotSection, PredictSection, SegmentSection
 from nkl.config.values import did_you_mean
 from nkl.errors import ConfigError
 
@@ -34,6 +34,7 @@ class Config:
     plot: PlotSection
     predict: PredictSection = field(default_factory=PredictSection)
     segment: SegmentSection = field(default_factory=SegmentSection)
+    expl: ExplSection = field(default_factory=ExplSection)
     other_sections: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     source: str = ""
     path: Path | None = None
@@ -50,6 +51,7 @@ class Config:
             "PLOT": dataclasses.asdict(self.plot),
             "PREDICT": dataclasses.asdict(self.predict),
             "SEGMENT": dataclasses.asdict(self.segment),
+            "EXPL": dataclasses.asdict(self.expl),
         }
 
     @property
@@ -62,7 +64,7 @@ class Config:
         lines: list[str] = []
         for section, obj in (("EXP", self.exp), ("DATA", self.data), ("FEATS", self.feats),
                              ("MODEL", self.model), ("PLOT", self.plot), ("PREDICT", self.predict),
-                             ("SEGMENT", self.segment)):
+                             ("SEGMENT", self.segment), ("EXPL", self.expl)):
             lines.append(f"[{section}]")
             for f in dataclasses.fields(obj):
                 value = getattr(obj, f.name)

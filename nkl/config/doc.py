@@ -9,6 +9,7 @@ from nkl.config.nkululeko_keys import NOT_IMPLEMENTED, OTHER_MODULE_SECTIONS
 from nkl.config.sections import (
     DatabaseSection,
     DataSection,
+    ExplSection,
     ExpSection,
     FeatsSection,
     ModelSection,
@@ -52,6 +53,7 @@ def key_table_markdown() -> str:
     lines += _table("[PLOT]", PlotSection)
     lines += _table("[PREDICT] (`nkl predict`)", PredictSection)
     lines += _table("[SEGMENT] (`nkl segment`)", SegmentSection)
+    lines += _table("[EXPL] (`nkl explore`)", ExplSection)
     lines += ["#### nkululeko keys accepted with a warning (not implemented yet)", ""]
     for section, keys in NOT_IMPLEMENTED.items():
         lines.append(f"- `[{section}]`: " + ", ".join(f"`{k}`" for k in sorted(keys)))

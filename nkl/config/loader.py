@@ -12,6 +12,7 @@ from nkl.config.nkululeko_keys import NOT_IMPLEMENTED, NOT_IMPLEMENTED_PREFIXES,
 from nkl.config.sections import (
     DatabaseSection,
     DataSection,
+    ExplSection,
     ExpSection,
     FeatsSection,
     ModelSection,
@@ -31,6 +32,7 @@ SECTIONS: dict[str, type] = {
     "PLOT": PlotSection,
     "PREDICT": PredictSection,
     "SEGMENT": SegmentSection,
+    "EXPL": ExplSection,
 }
 _PATH_KEYS = {("EXP", "root"), ("EXP", "save_test"), ("DATABASE", "path"), ("DATABASE", "audio_path")}
 
@@ -81,6 +83,15 @@ def _build(cls: type, items: dict[str, str], where: str, section_id: str, warnin
             value = check_choice(value, m["choices"], label)
         values[name] = value
     return cls(**values)
+
+
+def _build_expl(items: dict[str, str], warnings: list[str]) -> ExplSection:
+    """[EXPL] with nkululeko's per-column `<col>.bin_reals = True` keys gathered into `bin_reals`."""
+    binned = [k.removesuffix(".bin_reals") for k, v in items.items()
+              if k.lower().endswith(".bin_reals") and coerce(parse_literal(v), "bool", f"[EXPL] {k}")]
+    rest = {k: v for k, v in items.items() if not k.lower().endswith(".bin_reals")}
+    expl = _build(ExplSection, rest, "[EXPL]", "EXPL", warnings)
+    return dataclasses.replace(expl, bin_reals=[*expl.bin_reals, *binned]) if binned else expl
 
 
 def _split_data_items(data: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
@@ -160,7 +171,8 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
     plot = _build(PlotSection, raw.get("PLOT", {}), "[PLOT]", "PLOT", warnings)
     predict = _build(PredictSection, raw.get("PREDICT", {}), "[PREDICT]", "PREDICT", warnings)
     segment = _build(SegmentSection, raw.get("SEGMENT", {}), "[SEGMENT]", "SEGMENT", warnings)
-    return Config(exp=exp, data=data, databases=tuple(dbs), feats=feats, model=model, plot=plot, predict=predict, segment=segment,
+    expl = _build_expl(raw.get("EXPL", {}), warnings)
+    return Config(exp=exp, data=data, databases=tuple(dbs), feats=feats, model=model, plot=plot, predict=predict, segment=segment, expl=expl,
                   other_sections=tuple((k, tuple(v.items())) for k, v in others.items()),
                   source=source, path=path, warnings=tuple(warnings))
 

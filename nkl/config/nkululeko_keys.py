@@ -8,7 +8,6 @@ from __future__ import annotations
 
 # Sections that belong to other nkululeko modules; `nkl run` ignores them with a note.
 OTHER_MODULE_SECTIONS: dict[str, str] = {
-    "EXPL": "nkl explore",
     "AUGMENT": "nkl augment",
     "RESAMPLE": "nkl resample",
     "REPORT": "nkl report",
@@ -42,6 +41,7 @@ NOT_IMPLEMENTED: dict[str, frozenset[str]] = {
     ),
     "SEGMENT": frozenset({"output_audio", "audio_format", "audio_dir", "sampling_rate"}),
     "PREDICT": frozenset({"target_language", "textclassifier.candidates"}),
+    "EXPL": frozenset({"plot_tree", "spotlight", "regplot"}),
     "PLOT": frozenset(
         {"epochs", "epoch_progression", "anim_progression", "fps", "combine_per_speaker", "uncertainty_threshold",
          "runs_compare", "ccc", "fill_areas", "kind", "best_model", "value_counts"}

@@ -186,3 +186,33 @@ class SegmentSection:
     threshold: float = key(0.5, "silero speech probability threshold.")
     include_silence_borders: bool = key(False, "Count leading and trailing silence in the silences table.")
     sample_selection: str = key("all", "Samples to segment: all, train or test.", choices=("all", "train", "test"))
+
+
+IMPORTANCE_MODELS = ("log_reg", "tree", "xgb", "svm", "knn", "bayes", "lin_reg", "tree_reg", "xgr", "svr", "knn_reg")
+
+
+@dataclass(frozen=True)
+class ExplSection:
+    """[EXPL]: what `nkl explore` analyses (tables `bias`, `importance`, `scatter`, `artifacts`; views from sql/)."""
+
+    value_counts: list = key([], "Columns tested against the target, e.g. [['gender'], ['age'], ['est_snr']] (a second name in a list is tested too).")
+    bin_reals: list = key([], "Numeric columns treated as tertile classes (nkululeko's `<col>.bin_reals = True` is read into this list).")
+    dist_type: str = key("hist", "Distribution plots of numeric columns: hist or kde.", choices=("hist", "kde"))
+    feature_distributions: bool = key(False, "Feature importance (fitted on train, scored on held-out rows) and plots of the top features per class.")
+    model: list = key(["log_reg"], "Importance model(s); several are min-max normalised and averaged.", choices=IMPORTANCE_MODELS)
+    max_feats: int = key(10, "Number of top features plotted and tested.")
+    permutation: bool = key(False, "Permutation importance on held-out rows (30 repeats) instead of the model's own importance.")
+    plot_features: list = key([], "Features always plotted and tested besides the top ones.")
+    ignore_gender: bool = key(False, "Do not split feature distribution plots by gender.")
+    shap: bool = key(False, "Mean |SHAP| per feature (shap's permutation explainer) on held-out rows; needs `pip install 'nkl[explore]'`.")
+    scatter: list = key([], "2-D projections of the features: tsne, umap, pca.")
+    scatter_target: list = key([], "Columns the scatter plots are coloured by (default: the target); numeric ones are binned into tertiles.",
+                               aliases=("scatter.target",))
+    scatter_dim: int = key(2, "Dimensions of the scatter plots (only 2 is supported).", aliases=("scatter.dim",))
+    tsne: bool = key(False, "Same as adding tsne to scatter.")
+    umap: bool = key(False, "Same as adding umap to scatter.")
+    pca: bool = key(False, "Same as adding pca to scatter.")
+    print_stats: bool = key(False, "Print every test (also the non-significant and pairwise ones) on the console.")
+    print_colvals: bool = key(False, "Print the distinct values of every column.")
+    sample_selection: str = key("", "Samples to explore: all, train or test (default: [EXP] sample_selection).", choices=("all", "train", "test"))
+    alpha: float = key(0.05, "Significance level applied to the Benjamini–Hochberg corrected p-values.")

@@ -214,7 +214,7 @@ def test_nkululeko_ini_with_expl_and_plot_sections_loads(tmp_path):
     assert config.data.min_duration_of_sample == 1.0
     assert config.model.C_val == 10.0 and config.model.kernel == "linear"
     assert config.plot.titles is False
-    assert config.other("EXPL") == {"model": "['tree']", "permutation": "True", "feature_distributions": "True", "max_feats": "10"}
+    assert config.expl.model == ["tree"] and config.expl.permutation and config.expl.feature_distributions and config.expl.max_feats == 10
     warned = " ".join(config.warnings)
     for key in ("balancing", "tuning_params", "best_model"):
         assert f"'{key}'" in warned
