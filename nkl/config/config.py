@@ -9,7 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nkl.config.sections import DatabaseSection, DataSection, ExplSection, ExpSection, FeatsSection, ModelSection, PlotSection, PredictSection, SegmentSection
+from nkl.config.sections import (
+    DatabaseSection,
+    DataSection,
+    ExplSection,
+    ExpSection,
+    FeatsSection,
+    ModelSection,
+    PlotSection,
+    PredictSection,
+    ReportSection,
+    SegmentSection,
+)
 from nkl.config.values import did_you_mean
 from nkl.errors import ConfigError
 
@@ -35,6 +46,7 @@ class Config:
     predict: PredictSection = field(default_factory=PredictSection)
     segment: SegmentSection = field(default_factory=SegmentSection)
     expl: ExplSection = field(default_factory=ExplSection)
+    report: ReportSection | None = None  # None without [REPORT]; not part of settings(): a report changes no result
     other_sections: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     source: str = ""
     path: Path | None = None
@@ -64,7 +76,8 @@ class Config:
         lines: list[str] = []
         for section, obj in (("EXP", self.exp), ("DATA", self.data), ("FEATS", self.feats),
                              ("MODEL", self.model), ("PLOT", self.plot), ("PREDICT", self.predict),
-                             ("SEGMENT", self.segment), ("EXPL", self.expl)):
+                             ("SEGMENT", self.segment), ("EXPL", self.expl),
+                             *([("REPORT", self.report)] if self.report is not None else [])):
             lines.append(f"[{section}]")
             for f in dataclasses.fields(obj):
                 value = getattr(obj, f.name)

@@ -15,6 +15,7 @@ from nkl.config.sections import (
     ModelSection,
     PlotSection,
     PredictSection,
+    ReportSection,
     SegmentSection,
     field_meta,
 )
@@ -54,6 +55,7 @@ def key_table_markdown() -> str:
     lines += _table("[PREDICT] (`nkl predict`)", PredictSection)
     lines += _table("[SEGMENT] (`nkl segment`)", SegmentSection)
     lines += _table("[EXPL] (`nkl explore`)", ExplSection)
+    lines += _table("[REPORT] (`nkl report`, and the end of `nkl run`)", ReportSection)
     lines += ["#### nkululeko keys accepted with a warning (not implemented yet)", ""]
     for section, keys in NOT_IMPLEMENTED.items():
         lines.append(f"- `[{section}]`: " + ", ".join(f"`{k}`" for k in sorted(keys)))

@@ -18,6 +18,7 @@ from nkl.config.sections import (
     ModelSection,
     PlotSection,
     PredictSection,
+    ReportSection,
     SegmentSection,
     field_meta,
 )
@@ -33,8 +34,9 @@ SECTIONS: dict[str, type] = {
     "PREDICT": PredictSection,
     "SEGMENT": SegmentSection,
     "EXPL": ExplSection,
+    "REPORT": ReportSection,
 }
-_PATH_KEYS = {("EXP", "root"), ("EXP", "save_test"), ("DATABASE", "path"), ("DATABASE", "audio_path")}
+_PATH_KEYS = {("EXP", "root"), ("EXP", "save_test"), ("DATABASE", "path"), ("DATABASE", "audio_path"), ("REPORT", "template")}
 
 
 def _lookup(meta: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -172,7 +174,8 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
     predict = _build(PredictSection, raw.get("PREDICT", {}), "[PREDICT]", "PREDICT", warnings)
     segment = _build(SegmentSection, raw.get("SEGMENT", {}), "[SEGMENT]", "SEGMENT", warnings)
     expl = _build_expl(raw.get("EXPL", {}), warnings)
-    return Config(exp=exp, data=data, databases=tuple(dbs), feats=feats, model=model, plot=plot, predict=predict, segment=segment, expl=expl,
+    report = _build(ReportSection, raw["REPORT"], "[REPORT]", "REPORT", warnings) if "REPORT" in raw else None
+    return Config(exp=exp, data=data, databases=tuple(dbs), feats=feats, model=model, plot=plot, predict=predict, segment=segment, expl=expl, report=report,
                   other_sections=tuple((k, tuple(v.items())) for k, v in others.items()),
                   source=source, path=path, warnings=tuple(warnings))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 OTHER_MODULE_SECTIONS: dict[str, str] = {
     "AUGMENT": "nkl augment",
     "RESAMPLE": "nkl resample",
-    "REPORT": "nkl report",
     "OPTIM": "nkl optim",
     "FLAGS": "nkl flags",
     "EXPORT": "nkl export",

@@ -216,3 +216,17 @@ class ExplSection:
     print_colvals: bool = key(False, "Print the distinct values of every column.")
     sample_selection: str = key("", "Samples to explore: all, train or test (default: [EXP] sample_selection).", choices=("all", "train", "test"))
     alpha: float = key(0.05, "Significance level applied to the Benjamini–Hochberg corrected p-values.")
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """[REPORT]: the PDF/HTML report that `nkl run` renders at the end (and `nkl report` renders again)."""
+
+    latex: str = key("", "Name of the report files, <name>.pdf and <name>.html (nkululeko's key; default: <experiment>_report).")
+    title: str = key("", "Report title (default: the experiment name).")
+    author: str = key("", "Author shown under the title.")
+    format: str = key("both", "pdf, html or both.", choices=("pdf", "html", "both"))
+    template: str = key("", "A Quarto template (.qmd) to fill instead of the built-in reports/experiment.qmd (copy it and edit).")
+    engine: str = key("auto", "auto (quarto when on PATH, else Pandoc + Typst), quarto, or pandoc.", choices=("auto", "quarto", "pandoc"))
+    show: bool = key(False, "Accepted for nkululeko INIs; nkl always prints where the report was written.")
+    fresh: bool = key(False, "Accepted for nkululeko INIs; nkl builds every report afresh from the catalog.")
