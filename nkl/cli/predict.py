@@ -23,10 +23,11 @@ def predictor_options(config, target: str) -> dict:
     """Options a predictor reads: its model (hub id or local folder) and the device."""
     if config is None:
         return {}
-    options = {"device": config.predict.device}
-    model = getattr(config.predict, f"{target}_model", "")
-    if model:
-        options["model"] = model
+    options = {"device": config.predict.device or config.model.device, "batch_size": config.predict.batch_size}
+    for option in ("model", "reference"):  # [PREDICT] <target>.model, <target>.reference
+        value = getattr(config.predict, f"{target}_{option}", "")
+        if value:
+            options[option] = value
     return options
 
 

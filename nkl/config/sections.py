@@ -168,11 +168,18 @@ class PredictSection:
     sample_selection: str = key("all", "Samples to estimate: all, or the train or test split of the experiment.", choices=("all", "train", "test"))
     workers: int = key(0, "Parallel processes for CPU predictors (0 = all cores).")
     fail_threshold: float = key(0.5, "Abort when more than this fraction of files fail.")
-    device: str = key("cpu", "Device for model-based predictors: cpu or cuda.", aliases=("model.device",))
+    device: str = key("", "Device for model-based predictors: cpu, cuda or cuda:N (default: [MODEL] device, else cpu).", aliases=("model.device",))
+    batch_size: int = key(8, "Files per batch for model-based predictors (padded, with attention masks; one model copy in the main process).")
     agender_model: str = key("", "agender: hub id or local folder of the wav2vec2 age/gender model (default audeering/wav2vec2-large-robust-24-ft-age-gender).",
                              aliases=("agender.model",))
     emotion_dims_model: str = key("", "emotion_dims: hub id or local folder of the wav2vec2 dimensional emotion model "
                                   "(default audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim).", aliases=("emotion_dims.model",))
+    squim_model: str = key("", "squim (pesq, stoi, sdr): local squim_objective_dns2020.pth or a URL (default: torchaudio's SQUIM_OBJECTIVE weights, "
+                           "from the torch hub cache or downloaded once).", aliases=("squim.model",))
+    mos_squim_model: str = key("", "mos_squim: local squim_subjective_bvcc_daps.pth or a URL (default: torchaudio's SQUIM_SUBJECTIVE weights, "
+                               "from the torch hub cache or downloaded once).", aliases=("mos_squim.model", "squim_subjective.model"))
+    mos_squim_reference: str = key("", "mos_squim: a clean speech recording (another speaker and text) that every sample is compared with; "
+                                   "required for mos_squim.", aliases=("mos_squim.reference", "squim_subjective.reference"))
 
 
 @dataclass(frozen=True)

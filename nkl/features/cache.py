@@ -11,7 +11,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -20,9 +20,9 @@ import polars as pl
 
 from nkl.catalog.schemas import REJECTS
 from nkl.context import RunContext
-from nkl.errors import FeatureError
+from nkl.errors import AudioError, FeatureError
 from nkl.features.registry import Extractor
-from nkl.features.worker import Item, extract_chunk, init_worker
+from nkl.features.worker import Item, extract_chunk, failure_reason, init_worker, load_signal
 
 FLUSH_ROWS = 64
 FLUSH_SECONDS = 10.0
@@ -105,9 +105,68 @@ class _PartWriter:
         self.last_flush = time.monotonic()
 
 
+def _decode(extractor: Extractor, items: list[Item]) -> list[tuple[Item, np.ndarray | str]]:
+    """Each item's signal, or the reason it has none."""
+    decoded: list[tuple[Item, np.ndarray | str]] = []
+    for item in items:
+        try:
+            decoded.append((item, load_signal(extractor, item)[0]))
+        except AudioError as exc:
+            decoded.append((item, str(exc)))
+    return decoded
+
+
+def _estimate_batch(extractor: Extractor, signals: list[tuple[Item, np.ndarray]]) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
+    """Run one batch; when the batch fails, run its files one by one so that only the bad file is rejected."""
+    rows: list[tuple[str, np.ndarray]] = []
+    failures: list[tuple[str, str]] = []
+    try:
+        values = extractor.extract_batch([s for _, s in signals])
+        pairs = list(zip(signals, values, strict=True))
+    except Exception:  # noqa: BLE001 - isolate the file that breaks the batch
+        if len(signals) == 1:
+            pairs = []
+            try:
+                extractor.extract_batch([signals[0][1]])
+            except Exception as exc:  # noqa: BLE001 - this file's reject reason
+                failures.append((signals[0][0].content_key, failure_reason(extractor, exc)))
+        else:
+            for one in signals:
+                more_rows, more_failures = _estimate_batch(extractor, [one])
+                rows += more_rows
+                failures += more_failures
+            return rows, failures
+    for (item, _), row in pairs:
+        if np.any(np.isfinite(row)):
+            rows.append((item.content_key, np.asarray(row, dtype=np.float64)))
+        else:
+            failures.append((item.content_key, f"{extractor.name} returned no finite values"))
+    return rows, failures
+
+
+def _run_batched(extractor: Extractor, items: list[Item], writer: _PartWriter, bar) -> None:
+    """Batched extractors (models): one copy in this process, ``batch_size`` signals per call; the next batch is
+    decoded in a thread while the model works on this one."""
+    extractor.setup()
+    size = extractor.batch_size
+    batches = [items[i:i + size] for i in range(0, len(items), size)]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nkl-decode") as decoder:
+        upcoming = decoder.submit(_decode, extractor, batches[0]) if batches else None
+        for index, batch in enumerate(batches):
+            decoded = upcoming.result()
+            if index + 1 < len(batches):
+                upcoming = decoder.submit(_decode, extractor, batches[index + 1])
+            signals = [(item, s) for item, s in decoded if isinstance(s, np.ndarray)]
+            failures = [(item.content_key, s) for item, s in decoded if isinstance(s, str)]
+            rows, failed = _estimate_batch(extractor, signals) if signals else ([], [])
+            writer.add(list(extractor.names), rows, failures + failed)
+            bar.advance(len(batch))
+
+
 def _run_pool(ctx: RunContext, extractor: Extractor, chunks: list[list[Item]], workers: int, writer: _PartWriter, bar) -> None:
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker, initargs=(extractor,)) as pool:
+    threads = max(1, default_workers() // workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker, initargs=(extractor, threads)) as pool:
         pending: set[Future] = set()
         queue = iter(chunks)
         try:
@@ -143,15 +202,20 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
     cached = unique.height - todo.height
     writer = _PartWriter(ctx, extractor, unique)
     if todo.height:
+        if extractor.batched and "duration" in todo.columns:
+            todo = todo.sort("duration", nulls_last=True)  # similar lengths share a batch: less padding
         items = [Item(r["content_key"], r["file"], float(r["start"] or 0.0), r["end"])
                  for r in todo.select("content_key", "file", "start", "end").iter_rows(named=True)]
         n_workers = min(workers or default_workers(), max(1, len(items) // CHUNK))
         if on_work is not None:
             on_work()
-        ctx.log.info("%s: extracting %d of %d files with %d worker(s) (%d cached)", extractor.table, len(items), unique.height, n_workers, cached)
+        how = f"in batches of {extractor.batch_size}" if extractor.batched else f"with {n_workers} worker(s)"
+        ctx.log.info("%s: extracting %d of %d files %s (%d cached)", extractor.table, len(items), unique.height, how, cached)
         try:
             with ctx.progress.task(f"Features {extractor.table}", total=len(items)) as bar:
-                if n_workers <= 1:
+                if extractor.batched:
+                    _run_batched(extractor, items, writer, bar)
+                elif n_workers <= 1:
                     extractor.setup()
                     for i in range(0, len(items), CHUNK):
                         chunk = items[i:i + CHUNK]

@@ -47,6 +47,21 @@ class Extractor(ABC):
     def extract(self, signal: np.ndarray, sample_rate: int) -> tuple[list[str], np.ndarray]:
         """Feature names and values for one mono float32 signal."""
 
+    # Batched extractors (models) set ``batched = True`` and ``names``, and implement ``extract_batch``: the engine then
+    # runs them in the main process on ``batch_size`` signals at a time (one model copy, on the configured device)
+    # instead of one file at a time in worker processes.
+    batched: ClassVar[bool] = False
+    names: ClassVar[list[str]] = []
+
+    @property
+    def batch_size(self) -> int:
+        """Signals per ``extract_batch`` call; 0 for extractors that work one file at a time."""
+        return 0
+
+    def extract_batch(self, signals: list[np.ndarray]) -> np.ndarray:
+        """Rows of ``names`` values for several signals at ``sample_rate`` (in input order); batched extractors only."""
+        raise NotImplementedError(f"{self.name} is not a batched extractor")
+
     def spec(self) -> dict[str, Any]:
         """Everything that determines the output: the cache key's extractor half."""
         return {"name": self.name, "params": self.params(), "versions": self.versions(), "sample_rate": self.sample_rate}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -27,24 +29,29 @@ class Item:
     end: float | None
 
 
-def init_worker(extractor: Extractor) -> None:
-    """Process-pool initializer: load the extractor's libraries once.
+def init_worker(extractor: Extractor, threads: int = 1) -> None:
+    """Process-pool initializer: limit math-library threads, then load the extractor's libraries once.
 
-    Workers ignore Ctrl-C: the parent process handles it, writes what is done, and stops the pool.
-    Library warnings about single files are not shown; those files' problems are recorded as rejects.
+    ``threads`` is each worker's share of the cores, so that N workers running torch or ONNX models do not start
+    N × cores threads. Workers ignore Ctrl-C: the parent process handles it, writes what is done, and stops the
+    pool. Library warnings about single files are not shown; those files' problems are recorded as rejects.
     """
     global _extractor, _setup_error
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.simplefilter("ignore")
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = str(threads)
     _extractor = extractor
     try:
         extractor.setup()
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
     except Exception as exc:  # noqa: BLE001 - handed to the parent with the first chunk (a failing initializer kills the pool)
         _setup_error = exc
 
 
-def extract_one(extractor: Extractor, item: Item) -> tuple[list[str], np.ndarray]:
-    """Features of one item; AudioError with a reason when the audio cannot give any."""
+def load_signal(extractor: Extractor, item: Item) -> tuple[np.ndarray, int]:
+    """The item's mono signal and rate (the extractor's, or the file's own); AudioError when too short, silent or not finite."""
     signal, rate = load_audio(item.file, item.start, item.end, extractor.sample_rate)
     duration = len(signal) / rate
     if duration < extractor.min_duration:
@@ -53,10 +60,22 @@ def extract_one(extractor: Extractor, item: Item) -> tuple[list[str], np.ndarray
         raise AudioError("silent (every sample is zero)")
     if not np.all(np.isfinite(signal)):
         raise AudioError("audio holds NaN or infinite samples")
+    return signal, rate
+
+
+def failure_reason(extractor: Extractor, exc: Exception) -> str:
+    """One line saying why the extractor failed on a file."""
+    message = str(exc).splitlines()[0][:120] if str(exc) else ""
+    return f"{extractor.name} failed: {type(exc).__name__}: {message}"
+
+
+def extract_one(extractor: Extractor, item: Item) -> tuple[list[str], np.ndarray]:
+    """Features of one item; AudioError with a reason when the audio cannot give any."""
+    signal, rate = load_signal(extractor, item)
     try:
         names, values = extractor.extract(signal, rate)
     except Exception as exc:  # noqa: BLE001 - any library failure on one file is that file's reject reason
-        raise AudioError(f"{extractor.name} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}") from None
+        raise AudioError(failure_reason(extractor, exc)) from None
     if values.size == 0 or not np.any(np.isfinite(values)):
         raise AudioError(f"{extractor.name} returned no finite values")
     return names, values

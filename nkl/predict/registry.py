@@ -7,6 +7,7 @@ them per sample. Adding a target = one module with a ``Predictor`` subclass + on
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from importlib import import_module
 from typing import Any, ClassVar
@@ -15,12 +16,24 @@ from nkl.config.values import did_you_mean
 from nkl.errors import ConfigError
 from nkl.features.registry import Extractor
 
+DEFAULT_BATCH_SIZE = 8
+logger = logging.getLogger(__name__)
+
 # target name in [PREDICT] targets → "module:Class" (imported only when used)
 PREDICTORS: dict[str, str] = {
     "snr": "nkl.predict.snr:SnrPredictor",
     "mos": "nkl.predict.dnsmos:DnsmosPredictor",
     "agender": "nkl.predict.wav2vec2_heads:AgeGenderPredictor",
     "emotion_dims": "nkl.predict.wav2vec2_heads:EmotionDimsPredictor",
+    "squim": "nkl.predict.squim:SquimObjectivePredictor",
+    "mos_squim": "nkl.predict.squim:SquimSubjectivePredictor",
+}
+
+# names users write (nkululeko's) → the registered target that estimates them
+TARGET_ALIASES: dict[str, str] = {
+    "pesq": "squim",
+    "stoi": "squim",
+    "sdr": "squim",
 }
 
 
@@ -39,6 +52,24 @@ class Predictor(Extractor):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = dict(options or {})
+
+    @property
+    def batch_size(self) -> int:
+        """``[PREDICT] batch_size`` (default 8) for batched (model) predictors, 0 for per-file ones."""
+        return max(1, int(self.options.get("batch_size") or DEFAULT_BATCH_SIZE)) if self.batched else 0
+
+    def torch_device(self) -> str:
+        """The torch device from ``options["device"]``: cuda when asked for and visible, else cpu (with a warning)."""
+        import torch
+
+        requested = str(self.options.get("device") or "cpu").strip().lower()
+        if requested.startswith("cuda"):
+            if torch.cuda.is_available():
+                return requested
+            logger.warning("%s: device = %s but no CUDA GPU is visible; running on the CPU", self.target, requested)
+        elif requested != "cpu":
+            raise ConfigError(f"Unknown device '{requested}' in [PREDICT] device; use cpu, cuda or cuda:N")
+        return "cpu"
 
     @property
     def name(self) -> str:  # type: ignore[override]

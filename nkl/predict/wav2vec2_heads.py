@@ -126,6 +126,7 @@ class _Wav2Vec2HeadPredictor(Predictor):
 
     sample_rate = 16000
     deterministic = True
+    batched = True
     min_duration = 0.03  # the conv stack needs 400 samples (25 ms) for one frame
     default_model: ClassVar[str]
     names: ClassVar[list[str]]
@@ -161,12 +162,11 @@ class _Wav2Vec2HeadPredictor(Predictor):
         """Load the model once per process (read only: nothing is written); ModelError in one line when it cannot."""
         if self._model is not None:
             return
-        torch, _ = _import_torch_transformers()
+        _import_torch_transformers()
         model_class = model_classes()[self.model_index]
         folder = self._local_folder()
         source = str(folder) if folder is not None else self.model_id
-        requested = str(self.options.get("device") or "cpu")
-        self._device = requested if requested.startswith("cuda") and torch.cuda.is_available() else "cpu"
+        self._device = self.torch_device()
         try:
             model, info = model_class.from_pretrained(source, local_files_only=folder is None and _offline(), output_loading_info=True)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
