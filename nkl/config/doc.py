@@ -5,6 +5,8 @@ Run ``python -m nkl.config.doc`` to print it; a test checks that README.md holds
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from nkl.config.nkululeko_keys import NOT_IMPLEMENTED, OTHER_MODULE_SECTIONS
 from nkl.config.sections import (
     DatabaseSection,
@@ -65,5 +67,20 @@ def key_table_markdown() -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    print(key_table_markdown())
+def update_readme(readme: Path) -> bool:
+    """Replace the key table between the markers in ``readme``; True when the file changed."""
+    text = readme.read_text(encoding="utf-8")
+    start, stop = text.index(BEGIN), text.index(END) + len(END)
+    updated = text[:start] + key_table_markdown() + text[stop:]
+    if updated != text:
+        readme.write_text(updated, encoding="utf-8")
+    return updated != text
+
+
+if __name__ == "__main__":  # python -m nkl.config.doc [--write README.md]
+    import sys
+
+    if sys.argv[1:2] == ["--write"]:
+        print("updated" if update_readme(Path(sys.argv[2] if len(sys.argv) > 2 else "README.md")) else "unchanged")
+    else:
+        print(key_table_markdown())

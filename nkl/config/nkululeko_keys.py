@@ -38,7 +38,6 @@ NOT_IMPLEMENTED: dict[str, frozenset[str]] = {
          "only_test", "pretrained_model", "max_duration", "push_to_hub", "balancing", "hf_token", "nan_strategy",
          "warmup_epochs", "max_grad_norm", "feature_noise", "threshold"}
     ),
-    "SEGMENT": frozenset({"output_audio", "audio_format", "audio_dir", "sampling_rate"}),
     "PREDICT": frozenset({"target_language", "textclassifier.candidates"}),
     "EXPL": frozenset({"plot_tree", "spotlight", "regplot"}),
     "PLOT": frozenset(

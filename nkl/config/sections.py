@@ -193,6 +193,11 @@ class SegmentSection:
     threshold: float = key(0.5, "silero speech probability threshold.")
     include_silence_borders: bool = key(False, "Count leading and trailing silence in the silences table.")
     sample_selection: str = key("all", "Samples to segment: all, train or test.", choices=("all", "train", "test"))
+    output_audio: bool = key(False, "Also write each segment as an audio file (<audio_dir>/<database>/<stem>_segment_<i>_<start>-<end>.<format>) "
+                             "and <root>/<result>_files.csv listing them.")
+    audio_format: str = key("wav", "Format of exported segments.", choices=("wav", "flac", "ogg", "mp3"))
+    audio_dir: str = key("segments", "Folder for exported segments (relative paths are inside the workspace root).")
+    sampling_rate: int = key(0, "Sample rate of exported segments (0 = the source file's rate).")
 
 
 IMPORTANCE_MODELS = ("log_reg", "tree", "xgb", "svm", "knn", "bayes", "lin_reg", "tree_reg", "xgr", "svr", "knn_reg")

@@ -100,6 +100,10 @@ def segment(ctx: RunContext, config: Config, samples: pl.DataFrame) -> tuple[pl.
     segments = pl.DataFrame(seg_rows, infer_schema_length=None) if seg_rows else pl.DataFrame()
     gaps = pl.DataFrame(gap_rows, infer_schema_length=None) if gap_rows else pl.DataFrame()
     ws = ctx.workspace
+    if s.output_audio:
+        from nkl.segment.export import export_segments
+
+        segments = export_segments(ctx, s, segments, labels)
     if segments.height:
         ws.write_part("segments", config.exp.name, segments)
         csv = ws.root / f"{s.result}.csv"
