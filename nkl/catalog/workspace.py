@@ -3,7 +3,7 @@
 Layout under the root folder::
 
     tables/<table>/<part>.parquet     one folder per table, one or more parts
-    catalog.duckdb                    views over the parts; rebuilt from them whenever missing
+    catalog.duckdb                    views over the parts and the views of sql/; rebuilt from them whenever missing
     experiments/<name>/               log, config copy, plots and the saved model of one experiment
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from nkl.catalog.sql_views import install_sql_views
 from nkl.catalog.store import write_parquet
 from nkl.errors import CatalogError
 
@@ -109,6 +110,7 @@ class Workspace:
                 f"select * from read_parquet([{files}], union_by_name = true)"
             )
         self._create_estimates_view(con)
+        install_sql_views(con)  # the analysis views of sql/ (group_metrics, ...) over whatever tables exist now
         con.execute("create table if not exists nkl_meta (key varchar primary key, value varchar)")
         con.execute("insert or replace into nkl_meta values ('root', ?)", [str(self.root)])
 
