@@ -15,7 +15,7 @@ from nkl.config import load_config
 from nkl.context import RunContext
 from nkl.errors import ConfigError
 from nkl.predict.inputs import config_samples, file_samples, listed_files
-from nkl.predict.registry import PREDICTORS
+from nkl.predict.registry import PREDICTORS, TARGET_ALIASES
 from nkl.predict.run import build_predictors, estimate, estimates_for
 
 
@@ -66,7 +66,7 @@ def predict_command(paths: list[Path], *, config_opt: Path | None, model: str | 
     n_workers = workers if workers is not None else (config.predict.workers if config else 0)
     threshold = config.predict.fail_threshold if config else 0.5
 
-    if model is not None and model not in PREDICTORS:
+    if model is not None and model not in PREDICTORS and model not in TARGET_ALIASES:
         from nkl.models.bundle import ModelBundle
         from nkl.predict.apply_model import apply_bundle, find_bundle
 

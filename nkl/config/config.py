@@ -104,14 +104,13 @@ class Config:
 
     def validate_predict(self) -> None:
         """What `nkl predict CONFIG` needs: databases and known prediction targets."""
-        from nkl.predict.registry import get_predictor_class
+        from nkl.predict.registry import resolve_targets
 
         if not self.databases:
             raise ConfigError("[DATA] databases is empty; add e.g. `databases = ['emodb']` and `emodb = path/to/emodb.csv`")
         if not self.predict.targets:
             raise ConfigError("[PREDICT] targets is empty; add e.g. `targets = ['snr', 'mos']`")
-        for target in self.predict.targets:
-            get_predictor_class(str(target))
+        resolve_targets([str(t) for t in self.predict.targets])
         self._validate_databases()
 
     def validate_data(self) -> None:

@@ -34,7 +34,34 @@ TARGET_ALIASES: dict[str, str] = {
     "pesq": "squim",
     "stoi": "squim",
     "sdr": "squim",
+    "gender": "agender",
+    "age": "agender",
+    "arousal": "emotion_dims",
+    "valence": "emotion_dims",
+    "dominance": "emotion_dims",
+    "dnsmos": "mos",
+    "dnsmos_sig": "mos",
+    "dnsmos_bak": "mos",
+    "dnsmos_ovrl": "mos",
 }
+
+
+def resolve_targets(names: list[str]) -> list[str]:
+    """Registered targets for the names a user wrote, in order, each once (``['pesq', 'sdr', 'age']`` → ``squim, agender``).
+
+    >>> resolve_targets(["snr", "pesq", "stoi", "gender", "age", "snr"])
+    ['snr', 'squim', 'agender']
+    """
+    resolved: list[str] = []
+    for name in names:
+        target = TARGET_ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
+        if target not in PREDICTORS:
+            known = sorted([*PREDICTORS, *TARGET_ALIASES])
+            raise ConfigError(f"Unknown prediction target '{name}' in [PREDICT] targets{did_you_mean(str(name), known)} "
+                              f"Available: {', '.join(known)}")
+        if target not in resolved:
+            resolved.append(target)
+    return resolved
 
 
 class Predictor(Extractor):
@@ -82,7 +109,7 @@ class Predictor(Extractor):
 
 def get_predictor_class(name: str) -> type[Predictor]:
     """The predictor class registered under ``name``; ConfigError with a hint for unknown names."""
-    target = PREDICTORS.get(name)
+    target = PREDICTORS.get(TARGET_ALIASES.get(name, name))
     if target is None:
         raise ConfigError(f"Unknown prediction target '{name}' in [PREDICT] targets{did_you_mean(name, list(PREDICTORS))} "
                           f"Available: {', '.join(PREDICTORS)}")

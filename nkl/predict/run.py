@@ -8,12 +8,12 @@ import polars as pl
 
 from nkl.context import RunContext
 from nkl.features.cache import ExtractionReport, ensure_features
-from nkl.predict.registry import Predictor, get_predictor_class
+from nkl.predict.registry import Predictor, get_predictor_class, resolve_targets
 
 
 def build_predictors(targets: list[str], options_for: Callable[[str], dict] | None = None) -> list[Predictor]:
     """One configured predictor per target name; ``options_for(target)`` gives its options (model, device)."""
-    return [get_predictor_class(str(t))(options_for(str(t)) if options_for else None) for t in targets]
+    return [get_predictor_class(t)(options_for(t) if options_for else None) for t in resolve_targets(targets)]
 
 
 def estimate(ctx: RunContext, predictors: list[Predictor], samples: pl.DataFrame, *, workers: int = 0,
