@@ -114,6 +114,14 @@ def segment(config: ConfigArg = None, config_opt: ConfigOpt = None, verbose: Ver
 
 
 @app.command()
+def explore(config: ConfigArg = None, config_opt: ConfigOpt = None, verbose: Verbose = False, quiet: Quiet = False) -> None:
+    """Explore data and bias ([EXPL]): tests of the target against columns, feature importance, scatter plots."""
+    from nkl.cli.explore import explore_command
+
+    explore_command(_config_path(config, config_opt), verbose=verbose, quiet=quiet)
+
+
+@app.command()
 def query(sql: Annotated[str, typer.Argument(help="SQL over the catalog's tables; files ('meta.csv') can be joined.")],
           workspace: WorkspaceOpt = None,
           config: Annotated[Path | None, typer.Option("--config", "-c", help="Take the workspace from this INI's [EXP] root.")] = None,
