@@ -11,6 +11,7 @@ red line and exit code 2. Anything else is a bug and keeps its traceback::
      ├── ModelError(NklError, RuntimeError)      a model cannot be fitted, saved or loaded
      ├── CatalogError(NklError, RuntimeError)    the workspace is damaged or locked
      ├── QueryError(NklError, ValueError)        SQL that names unknown tables or columns
+     ├── ReportError(NklError, RuntimeError)     a report cannot be rendered (Quarto, Pandoc or Typst failed)
      └── MissingExtraError(NklError, ImportError) an optional dependency is not installed
 """
 
@@ -47,6 +48,10 @@ class CatalogError(NklError, RuntimeError):
 
 class QueryError(NklError, ValueError):
     """SQL that cannot run on the catalog (unknown table, column, syntax)."""
+
+
+class ReportError(NklError, RuntimeError):
+    """A report cannot be rendered: Quarto, Pandoc or Typst failed on the document."""
 
 
 class MissingExtraError(NklError, ImportError):

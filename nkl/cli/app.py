@@ -122,6 +122,26 @@ def explore(config: ConfigArg = None, config_opt: ConfigOpt = None, verbose: Ver
 
 
 @app.command()
+def report(
+    config: ConfigArg = None, config_opt: ConfigOpt = None, workspace: WorkspaceOpt = None,
+    experiment: Annotated[str | None, typer.Option("--experiment", "-e", help="Report this experiment of the workspace (no INI needed).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="pdf, html or both (default: [REPORT] format, else both).")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="File name without extension (default: [REPORT] latex, else <experiment>_report).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the report (default: the experiment's folder, or the workspace).")] = None,
+    template: Annotated[Path | None, typer.Option("--template", "-t", help="Your copy of a template from reports/ (.qmd).")] = None,
+    engine: Annotated[str | None, typer.Option(help="auto (quarto if on PATH, else pandoc + typst), quarto or pandoc.")] = None,
+    title: Annotated[str | None, typer.Option(help="Title (default: [REPORT] title).")] = None,
+    author: Annotated[str | None, typer.Option(help="Author (default: [REPORT] author).")] = None,
+    verbose: Verbose = False, quiet: Quiet = False,
+) -> None:
+    """Render a PDF/HTML report from the catalog (nothing is recomputed): one experiment (CONFIG or --experiment), or every experiment of --workspace."""
+    from nkl.cli.report import report_command
+
+    report_command(config_opt or config, workspace=workspace, experiment=experiment, fmt=fmt, name=name, out=out, template=template,
+                   engine=engine, title=title, author=author, verbose=verbose, quiet=quiet, default_workspace=workspace_root(None))
+
+
+@app.command()
 def query(sql: Annotated[str, typer.Argument(help="SQL over the catalog's tables; files ('meta.csv') can be joined.")],
           workspace: WorkspaceOpt = None,
           config: Annotated[Path | None, typer.Option("--config", "-c", help="Take the workspace from this INI's [EXP] root.")] = None,

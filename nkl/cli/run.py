@@ -33,6 +33,11 @@ def run_command(config_path: Path, *, workers: int | None, verbose: bool, quiet:
         + (f"\nlog: {result.log_file}" if result.log_file else ""),
         highlight=False,
     )
+    if config.report is not None:  # [REPORT]: render the experiment's report from what the run just stored
+        from nkl.cli.report import report_at_end_of_run
+        from nkl.report import ReportOptions
+
+        report_at_end_of_run(config_path, ctx.workspace, plan.name, ReportOptions.from_section(config.report), log)
 
 
 def explain_command(config_path: Path) -> None:
