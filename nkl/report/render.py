@@ -177,7 +177,7 @@ def _pandoc_pdf(markdown: str, folder: Path, stem: str, target: Path, log: loggi
         raise MissingExtraError("report", "typst") from None
     filter_path = write_text(QUARTO_COMPAT_LUA, folder / "_quarto_compat.lua")
     typ = folder / f"{stem}.typ"
-    _run([_pandoc(), "-f", "markdown", "-t", "typst", "--standalone", "--lua-filter", str(filter_path), "-o", str(typ)],
+    _run([_pandoc(), "-f", "markdown", "-t", "typst", "--standalone", "--wrap=none", "--lua-filter", str(filter_path), "-o", str(typ)],
          folder, "pandoc (typst)", log, stdin=markdown)
     with atomic_path(target) as tmp:
         try:
@@ -190,7 +190,7 @@ def _pandoc_html(markdown: str, folder: Path, target: Path, log: logging.Logger)
     filter_path = write_text(QUARTO_COMPAT_LUA, folder / "_quarto_compat.lua")
     header = write_text(_VEGA_MARKER + "\n", folder / "_header_marker.html")
     page = folder / f".{target.name}.pandoc.html"
-    _run([_pandoc(), "-f", "markdown", "-t", "html5", "--standalone", "--embed-resources", "--toc", "--lua-filter", str(filter_path),
+    _run([_pandoc(), "-f", "markdown", "-t", "html5", "--standalone", "--wrap=none", "--embed-resources", "--toc", "--lua-filter", str(filter_path),
           "-H", str(header), "--resource-path", str(folder), "-o", str(page)], folder, "pandoc (html)", log, stdin=markdown)
     html = page.read_text(encoding="utf-8")
     page.unlink()
