@@ -66,10 +66,14 @@ def file_fingerprint(path: Path) -> str:
 
 
 def download(url: str, target: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
-    """Fetch ``url`` to ``target`` through a temp name: an interrupted download leaves no file behind."""
+    """Fetch ``url`` to ``target`` through a temp name: an interrupted or short download leaves no file behind."""
     # connect first, so that an unreachable host does not even create the cache folder
-    with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(target) as tmp, tmp.open("wb") as out:  # noqa: S310 - http(s) only
-        shutil.copyfileobj(response, out, length=1 << 20)
+    with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(target) as tmp:
+        with tmp.open("wb") as out:
+            shutil.copyfileobj(response, out, length=1 << 20)
+        expected = (getattr(response, "headers", None) or {}).get("Content-Length")
+        if expected is not None and tmp.stat().st_size != int(expected):
+            raise OSError(f"download ended after {tmp.stat().st_size} of {expected} bytes")
     return target
 
 
@@ -162,7 +166,8 @@ class _SquimPredictor(Predictor):
             model.load_state_dict(state)
         except (RuntimeError, ValueError, TypeError, AttributeError, OSError, EOFError) as exc:
             first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"{path} is not a {self.pipeline} state dict ({first}); set {self.key} to {self.default_file} "
+            again = "delete it to download it again, or " if self._url() is not None else ""
+            raise ModelError(f"{path} is not a {self.pipeline} state dict ({first}); {again}set {self.key} to {self.default_file} "
                              f"from {URL_BASE}{self.default_file}") from None
         self._device = self.torch_device()
         self._model = model.to(self._device).eval()
