@@ -8,6 +8,7 @@ trees' importances) comes from the same fit, and the model's held-out score says
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,7 +171,9 @@ def feature_importance(data: FeatureData, models: list[str], task: str, *, permu
 def shap_importance(data: FeatureData, model: str, task: str, seed: int, max_rows: int = 40) -> pl.DataFrame:
     """Mean |SHAP| per feature (shap's permutation explainer) of a model fitted on the fit rows, on held-out rows."""
     try:
-        import shap
+        with warnings.catch_warnings():  # shap's import trips matplotlib deprecation notices that are not ours to fix
+            warnings.simplefilter("ignore", (DeprecationWarning, PendingDeprecationWarning))
+            import shap
     except ImportError:
         raise MissingExtraError("explore", "shap") from None
     fit, held, _ = held_out(data.samples, seed)
