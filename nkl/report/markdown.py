@@ -53,10 +53,10 @@ def number(value: Any, digits: int = 3) -> str:
 
 
 def with_ci(value: Any, low: Any, high: Any, digits: int = 3) -> str:
-    """A value with its confidence interval, e.g. ``0.605 [0.532, 0.683]``.
+    r"""A value with its confidence interval, shown as ``0.605 [0.532, 0.683]`` (brackets escaped for Markdown).
 
-    >>> with_ci(0.60529, 0.5317, 0.6832)
-    '0.605 [0.532, 0.683]'
+    >>> print(with_ci(0.60529, 0.5317, 0.6832))
+    0.605 \[0.532, 0.683\]
     """
     if low is None or high is None:
         return number(value, digits)

@@ -71,7 +71,15 @@ local function number(doc)
   })
 end
 
-return { { Div = Div }, { Pandoc = number } }
+-- Columns as wide as their content: Pandoc gives the columns of a long pipe table equal shares of the page.
+local function Table(el)
+  for i, spec in ipairs(el.colspecs) do
+    el.colspecs[i] = { spec[1], pandoc.ColWidthDefault }
+  end
+  return el
+end
+
+return { { Div = Div, Table = Table }, { Pandoc = number } }
 """
 
 # Draws every chart of the page from its inline Vega-Lite spec (see markdown.figure).

@@ -38,17 +38,17 @@ def _overlap_sentence(ranked: pl.DataFrame, metric: str) -> str:
 
 def comparison_section(facts: WorkspaceFacts, folder: Path) -> str:
     parts = ["# Experiments compared\n",
-             f"Every finished experiment in `{facts.root}`, on its evaluation split (test, or pooled leave-speakers-out folds), "
+             "Every finished experiment of the workspace, on its evaluation split (test, or pooled leave-speakers-out folds), "
              "with bootstrap 95 % confidence intervals.\n"]
     for task, (main, metrics, names) in TASKS.items():
         ranked = _ranked(facts.rows, task)
         if ranked.height == 0:
             continue
-        rows = [[md.escape(r["experiment"]), md.escape(r["model"]), md.escape(r["features"]), md.escape(r["split"]), md.number(r["n"]),
+        rows = [[md.escape(r["experiment"]), md.escape(r["model"]), md.escape(r["split"]), md.number(r["n"]),
                  *(md.with_ci(r[m], r[f"{m}_low"], r[f"{m}_high"]) for m in metrics)] for r in ranked.iter_rows(named=True)]
         parts.append(f"## {task.capitalize()}\n")
-        parts.append(md.table(["experiment", "model", "features", "split", "n", *names], rows,
-                              f"{task.capitalize()} experiments, sorted by {main.upper()}", f"tbl-{task}", "llllr" + "r" * len(metrics)))
+        parts.append(md.table(["experiment", "model", "split", "n", *names], rows,
+                              f"{task.capitalize()} experiments, sorted by {main.upper()}", f"tbl-{task}", "lllr" + "r" * len(metrics)))
         parts.append(_overlap_sentence(ranked, main))
         chart = charts.export_chart(charts.comparison_chart(ranked, main), folder, f"compare_{task}")
         parts.append(md.figure(f"fig-{task}", f"{main.upper()} of every {task} experiment with its 95 % CI, best first.", chart.svg, chart.spec, "75%"))
@@ -59,9 +59,10 @@ def experiments_section(facts: WorkspaceFacts) -> str:
     rows = []
     for r in facts.rows.sort("experiment").iter_rows(named=True):
         start = r["start"].strftime("%Y-%m-%d %H:%M") if hasattr(r["start"], "strftime") else str(r["start"])
-        rows.append([md.escape(r["experiment"]), md.escape(start), md.code(r["config_hash"]), md.code(r["split_hash"])])
-    return ("# Manifests\n\nThe latest finished run of each experiment; `nkl report CONFIG.ini` renders one experiment in full.\n\n"
-            + md.table(["experiment", "run started (UTC)", "config hash", "split hash"], rows, "Run manifests", "tbl-manifests", "llll"))
+        rows.append([md.escape(r["experiment"]), md.escape(r["features"]), md.escape(start), md.code(r["config_hash"]), md.code(r["split_hash"])])
+    return (f"# Manifests\n\nWorkspace: {md.code(facts.root)}. The latest finished run of each experiment; "
+            "`nkl report CONFIG.ini` renders one experiment in full.\n\n"
+            + md.table(["experiment", "features", "run started (UTC)", "config hash", "split hash"], rows, "Run manifests", "tbl-manifests", "lllll"))
 
 
 def write_sections(facts: WorkspaceFacts, folder: Path) -> dict[str, str]:
