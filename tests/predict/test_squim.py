@@ -343,3 +343,21 @@ def test_cli_mos_squim_without_reference_stops_before_work(short_csv: Path, tmp_
     done = run_cli("predict", _ini(tmp_path, short_csv, "targets = ['mos_squim']"), cwd=tmp_path)
     assert done.returncode == 2
     assert "mos_squim.reference" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_files_use_the_weights_in_the_torch_hub_cache(objective_pth: Path, short_wavs: pl.DataFrame, tmp_path: Path,
+                                                          run_cli, monkeypatch) -> None:
+    """`nkl predict --model pesq --file ...` without a config: torchaudio's cached download is found, nothing is fetched."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cached = tmp_path / "torch" / "hub" / "torchaudio" / "models" / OBJECTIVE_FILE
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(objective_pth.read_bytes())
+    out = tmp_path / "pesq.csv"
+    files = short_wavs["file"][:2].to_list()
+    done = run_cli("predict", "--model", "pesq", "--file", *files, "-w", tmp_path / "ws", "-o", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    table = pl.read_csv(out)
+    assert sorted(table["file"].to_list()) == sorted(files)
+    assert table.select("est_pesq", "est_stoi", "est_sdr").null_count().sum_horizontal().item() == 0
+    assert files_under(tmp_path / "torch") == [cached]
