@@ -22,7 +22,7 @@ from nkl.catalog.workspace import Workspace
 from nkl.config.sections import ReportSection
 from nkl.errors import ConfigError
 from nkl.report.document import fill_front_matter, template_path
-from nkl.report.render import VegaBundleJob, render
+from nkl.report.render import BackgroundJob, render, vega_bundle, warm_up_converter
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,8 @@ def experiment_report(ws: Workspace, name: str, options: ReportOptions, log: log
 
     log = log or logging.getLogger("nkl")
     started = time.monotonic()
-    bundle = VegaBundleJob() if options.format != "pdf" else None
+    BackgroundJob(warm_up_converter)
+    bundle = BackgroundJob(vega_bundle) if options.format != "pdf" else None
     facts = gather_experiment(ws, name)
     stem = options.name or f"{name}_report"
     folder = Path(options.out_dir) if options.out_dir else ws.experiment_dir(name)
@@ -109,7 +110,8 @@ def workspace_report(ws: Workspace, options: ReportOptions, log: logging.Logger 
 
     log = log or logging.getLogger("nkl")
     started = time.monotonic()
-    bundle = VegaBundleJob() if options.format != "pdf" else None
+    BackgroundJob(warm_up_converter)
+    bundle = BackgroundJob(vega_bundle) if options.format != "pdf" else None
     facts = gather_workspace(ws)
     stem = options.name or "workspace_report"
     folder = Path(options.out_dir) if options.out_dir else ws.root

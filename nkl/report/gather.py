@@ -68,9 +68,16 @@ def config_from_text(text: str, name: str) -> Config | None:
         return None
 
 
+def query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+    """A small query's rows as a DataFrame (fetched as Python rows: no Arrow import for a few rows)."""
+    cursor = con.execute(sql, params or [])
+    columns = [d[0] for d in cursor.description]
+    return pl.DataFrame(cursor.fetchall(), schema=columns, orient="row", infer_schema_length=None)
+
+
 def views(con: duckdb.DuckDBPyConnection) -> set[str]:
     """Names of the catalog's views (tables and the analysis views of sql/)."""
-    return set(con.sql("select view_name from duckdb_views() where not internal").pl()["view_name"].to_list())
+    return set(query(con, "select view_name from duckdb_views() where not internal")["view_name"].to_list())
 
 
 def latest_run(ws: Workspace, name: str) -> dict[str, Any]:
@@ -116,8 +123,8 @@ def _samples(ws: Workspace, name: str, target: str) -> pl.DataFrame:
 
 def _group_metrics_view(con: duckdb.DuckDBPyConnection, name: str, run: int, split: str) -> pl.DataFrame | None:
     try:
-        frame = con.sql("select attribute, \"group\", n, uar, accuracy from group_metrics "
-                        "where experiment = ? and run = ? and split = ? order by attribute, \"group\"", params=[name, run, split]).pl()
+        frame = query(con, "select attribute, \"group\", n, uar, accuracy from group_metrics "
+                      "where experiment = ? and run = ? and split = ? order by attribute, \"group\"", [name, run, split])
     except duckdb.Error:
         return None
     keep = pl.col("attribute").is_in(list(GROUP_ATTRIBUTES)) | pl.col("attribute").str.starts_with("est_")
@@ -164,7 +171,7 @@ def _optional(con: duckdb.DuckDBPyConnection, present: set[str], view: str, sql:
     if view not in present:
         return None
     try:
-        frame = con.sql(sql, params=params).pl()
+        frame = query(con, sql, params)
     except duckdb.Error as exc:
         logging.getLogger("nkl").debug("report: %s unreadable: %s", view, exc)
         return None

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,18 +133,19 @@ def vega_bundle() -> str:
     return bundle
 
 
-class VegaBundleJob:
-    """The Vega bundle, built in a background thread (vl-convert releases the GIL) while the report is gathered."""
+class BackgroundJob:
+    """A call run in a thread while the report is gathered (vl-convert's calls release the GIL)."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: Callable[[], str]) -> None:
+        self._target = target
         self._result: list[str] = []
-        self._error: list[BaseException] = []
-        self._thread = threading.Thread(target=self._build, name="nkl-vega-bundle", daemon=True)
+        self._error: list[Exception] = []
+        self._thread = threading.Thread(target=self._run, name="nkl-report-job", daemon=True)
         self._thread.start()
 
-    def _build(self) -> None:
+    def _run(self) -> None:
         try:
-            self._result.append(vega_bundle())
+            self._result.append(self._target())
         except Exception as exc:  # noqa: BLE001 -- handed to the caller of result()
             self._error.append(exc)
 
@@ -152,6 +154,13 @@ class VegaBundleJob:
         if self._error:
             raise self._error[0]
         return self._result[0]
+
+
+def warm_up_converter() -> str:
+    """Start vl-convert's JavaScript engine (about a second) so that the first chart does not wait for it."""
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg({"mark": "point", "data": {"values": [{"x": 1}]}, "encoding": {"x": {"field": "x", "type": "quantitative"}}})
 
 
 def vega_header(bundle: str) -> str:
@@ -219,7 +228,7 @@ def _quarto(qmd: Path, fmt: str, target: Path, log: logging.Logger) -> None:
     os.replace(produced, target)
 
 
-def render(qmd: Path, outputs: dict[str, Path], engine: str, log: logging.Logger, bundle: VegaBundleJob | None = None) -> Rendered:
+def render(qmd: Path, outputs: dict[str, Path], engine: str, log: logging.Logger, bundle: BackgroundJob | None = None) -> Rendered:
     """Render ``qmd`` (its sections already written beside it) to ``outputs`` ({'pdf': path, 'html': path})."""
     chosen = choose_engine(engine)
     folder = qmd.parent

@@ -36,7 +36,7 @@ def emodb_dir(arg: str | None) -> Path:
 
 
 def ini_for(example: str, root: Path, emodb: Path, out: Path) -> Path:
-    text = (REPO / "examples" / "emodb" / example).read_text()
+    text = (REPO / "examples" / "emodb" / example).read_text().split("\n[REPORT]")[0]  # time the experiment, not its report
     text = re.sub(r"^root = .*$", f"root = {root}", text, flags=re.M)
     text = text.replace("${NKL_EMODB:-../shared/data/emodb}", str(emodb))
     out.write_text(text)
