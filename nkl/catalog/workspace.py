@@ -98,17 +98,18 @@ class Workspace:
                 time.sleep(0.1)
         raise AssertionError("unreachable")
 
+    def _create_view(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
+        """Point ``table``'s view at its current parts (drop it when there are none)."""
+        parts = self.parts(table)
+        if not parts:
+            con.execute(f"drop view if exists {_quote(table)}")
+            return
+        files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
+        con.execute(f"create or replace view {_quote(table)} as select * from read_parquet([{files}], union_by_name = true)")
+
     def _create_views(self, con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
         for table in tables:
-            parts = self.parts(table)
-            if not parts:
-                con.execute(f"drop view if exists {_quote(table)}")
-                continue
-            files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
-            con.execute(
-                f"create or replace view {_quote(table)} as "
-                f"select * from read_parquet([{files}], union_by_name = true)"
-            )
+            self._create_view(con, table)
         self._create_estimates_view(con)
         install_sql_views(con)  # the analysis views of sql/ (group_metrics, ...) over whatever tables exist now
         con.execute("create table if not exists nkl_meta (key varchar primary key, value varchar)")
@@ -120,6 +121,10 @@ class Workspace:
         if not targets or not self.parts("samples"):
             con.execute("drop view if exists estimates")
             return
+        views = {row[0] for row in con.execute("select view_name from duckdb_views() where not internal").fetchall()}
+        for table in targets:
+            if table not in views:  # parts written by a run still in progress (or interrupted) that has not refreshed yet
+                self._create_view(con, table)
         joins, columns, present = [], [], []
         for i, table in enumerate(targets):
             alias = f"e{i}"

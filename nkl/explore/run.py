@@ -183,7 +183,7 @@ def explore(ctx: RunContext, config: Config) -> ExploreResult:
                 shown = joined.with_columns(colour_column(joined[column]))
                 art.save(plots.scatter_points(shown, column, method), f"scatter_{method}_{column}", "scatter", f"{method} of the features by {column}")
         if coords:
-            ws.write_part("scatter", name, pl.concat(coords).with_columns(experiment=pl.lit(name)))
+            ws.write_part("scatter", name, pl.concat(coords, how="vertical_relaxed").with_columns(experiment=pl.lit(name)))
     adjusted = adjust([r for _, _, _, r in rows])
     rows = [(s, a, lvl, r) for (s, a, lvl, _), r in zip(rows, adjusted, strict=True)]
     result.bias = _bias_frame(name, target, rows, e.alpha)

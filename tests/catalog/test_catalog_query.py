@@ -179,3 +179,17 @@ def test_bad_format_and_missing_workspace(trained, run_cli, tmp_path):
     assert "not an nkl workspace" in line
     with pytest.raises(CatalogError, match="table 'nope' does not exist"):
         nkl.connect(trained.root).table("nope")
+
+
+def test_estimates_parts_of_a_run_in_progress_do_not_break_other_commands(full_copy):
+    """Another process has written estimates parts but not refreshed the catalog yet: views still refresh."""
+    from nkl.catalog.workspace import Workspace
+
+    ws = Workspace(full_copy)
+    key = pl.read_parquet(ws.parts("samples")[0])["content_key"][0]
+    # a part written without refreshing the views, as a running `nkl predict` leaves it
+    (ws.tables_dir / "estimates_snr").mkdir(parents=True, exist_ok=True)
+    pl.DataFrame({"content_key": [key], "spec_hash": ["x"], "est_snr": [12.5]}).write_parquet(ws.tables_dir / "estimates_snr" / "x-1.parquet")
+    ws.refresh_views(["samples"])
+    rows = nkl.connect(full_copy).sql("select est_snr from estimates")
+    assert rows["est_snr"].to_list() == [12.5]
