@@ -43,8 +43,11 @@ def test_emodb_value_counts_and_importance_end_to_end(ws_copy: Path, trained, tm
         value_counts = [['gender'], ['age'], ['duration']]
         feature_distributions = True
         max_feats = 3
+        scatter = ['pca', 'tsne']
         """)
     result = run_explore(ini)
+    scatter = pl.read_parquet(ws_copy / "tables" / "scatter" / "exp.parquet")
+    assert scatter.group_by("method").len().sort("method")["len"].to_list() == [60, 60]  # both projections, every sample
     bias = result.bias
     for attribute in ("gender", "age"):
         levels = set(bias.filter(pl.col("attribute") == attribute)["level"])
