@@ -28,6 +28,10 @@ def predictor_options(config, target: str) -> dict:
         value = getattr(config.predict, f"{target}_{option}", "")
         if value:
             options[option] = value
+    if target == "speaker":
+        from nkl.predict.speaker import speaker_options
+
+        options.update(speaker_options(config))
     return options
 
 
@@ -38,6 +42,9 @@ def _summary(frame: pl.DataFrame, title: str) -> Table:
     for col in [c for c in frame.columns if c.startswith("est_")]:
         values = frame[col].drop_nulls()
         if values.len() == 0:
+            continue
+        if not values.dtype.is_numeric():  # labels, e.g. est_speaker
+            table.add_row(col, str(values.len()), f"{values.n_unique()} distinct", "", "", "")
             continue
         table.add_row(col, str(values.len()), f"{values.mean():.3f}", f"{values.std() or 0:.3f}", f"{values.min():.3f}", f"{values.max():.3f}")
     return table

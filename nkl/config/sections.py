@@ -134,6 +134,7 @@ class ModelSection:
     loss: str = key("", "mlp loss: cross (classification), mse or mae (regression).", choices=("cross", "mse", "mae"))
     patience: int = key(0, "mlp early stopping after N epochs without dev improvement (0 = off).")
     device: str = key("cpu", "Device for torch models: cpu or cuda.")
+    hf_token: str = key("", "Hugging Face token for pyannote models (nkl segment, the speaker target); default $HF_TOKEN.")
     n_jobs: int = key(1, "Threads inside one model (LightGBM).")
     measure: str = key(
         "", "Selection metric on dev (default uar for classification, mse for regression).", choices=("uar", "accuracy", "mse", "mae", "ccc", "pcc")
@@ -180,19 +181,33 @@ class PredictSection:
                                "from the torch hub cache or downloaded once).", aliases=("mos_squim.model", "squim_subjective.model"))
     mos_squim_reference: str = key("", "mos_squim: a clean speech recording (another speaker and text) that every sample is compared with; "
                                    "required for mos_squim.", aliases=("mos_squim.reference", "squim_subjective.reference"))
+    speaker_method: str = key("resemblyzer", "speaker: embeddings per file from resemblyzer (offline, weights in the wheel) or pyannote "
+                              "(a speaker-diarization pipeline; the dominant speaker of each file).", aliases=("speaker.method",),
+                              choices=("resemblyzer", "pyannote"))
+    speaker_pipeline: str = key("", "speaker (pyannote): local pipeline folder (config.yaml), a config.yaml file, or a hub id "
+                                "(default pyannote/speaker-diarization-community-1; hub ids need [MODEL] hf_token).", aliases=("speaker.pipeline",))
+    speaker_num_speakers: int = key(0, "speaker: number of speakers among the selected samples when known (0 = cut the clustering at speaker.threshold).",
+                                    aliases=("speaker.num_speakers",))
+    speaker_threshold: float = key(0.35, "speaker: cosine distance at which clusters stop merging when num_speakers is 0 (average linkage).",
+                                   aliases=("speaker.threshold",))
+    speaker_hf_token: str = key("", "speaker (pyannote): Hugging Face token (default: [MODEL] hf_token, else $HF_TOKEN).", aliases=("speaker.hf_token",))
 
 
 @dataclass(frozen=True)
 class SegmentSection:
     """[SEGMENT]: how `nkl segment` cuts recordings into speech segments."""
 
-    method: str = key("silero", "Voice activity detector: silero (pyannote is planned).", choices=("silero", "pyannote"))
+    method: str = key("silero", "Voice activity detector: silero (its wheel carries the model) or pyannote (pyannote.model).",
+                      choices=("silero", "pyannote"))
     result: str = key("segmented", "Name of the segments CSV written to the workspace (<root>/<result>.csv), usable as a [DATA] database.")
     min_length: float = key(0.0, "Drop segments shorter than this (seconds); with max_length, shorter leftovers join the previous piece.")
     max_length: float = key(0.0, "Cut segments longer than this into pieces (seconds; 0 = no limit).")
     threshold: float = key(0.5, "silero speech probability threshold.")
     include_silence_borders: bool = key(False, "Count leading and trailing silence in the silences table.")
     sample_selection: str = key("all", "Samples to segment: all, train or test.", choices=("all", "train", "test"))
+    pyannote_model: str = key("pyannote/segmentation-3.0", "method = pyannote: segmentation model (local folder with pytorch_model.bin, a checkpoint "
+                              "file, or a hub id with [MODEL] hf_token) for voice activity detection; or a speaker-diarization pipeline "
+                              "(folder with config.yaml), which also fills the segments' speaker column.", aliases=("pyannote.model",))
     output_audio: bool = key(False, "Also write each segment as an audio file (<audio_dir>/<database>/<stem>_segment_<i>_<start>-<end>.<format>) "
                              "and <root>/<result>_files.csv listing them.")
     audio_format: str = key("wav", "Format of exported segments.", choices=("wav", "flac", "ogg", "mp3"))

@@ -27,6 +27,7 @@ PREDICTORS: dict[str, str] = {
     "emotion_dims": "nkl.predict.wav2vec2_heads:EmotionDimsPredictor",
     "squim": "nkl.predict.squim:SquimObjectivePredictor",
     "mos_squim": "nkl.predict.squim:SquimSubjectivePredictor",
+    "speaker": "nkl.predict.speaker:SpeakerPredictor",
 }
 
 # names users write (nkululeko's) → the registered target that estimates them
@@ -105,6 +106,10 @@ class Predictor(Extractor):
     @property
     def table(self) -> str:
         return f"estimates_{self.target}"
+
+    def finalize(self, ctx: Any, samples: Any) -> Any:
+        """A database-level step once every sample has its row (the speaker target clusters here); nothing by default."""
+        return None
 
 
 def get_predictor_class(name: str) -> type[Predictor]:

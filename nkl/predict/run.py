@@ -19,7 +19,11 @@ def build_predictors(targets: list[str], options_for: Callable[[str], dict] | No
 def estimate(ctx: RunContext, predictors: list[Predictor], samples: pl.DataFrame, *, workers: int = 0,
              fail_threshold: float = 0.5) -> list[ExtractionReport]:
     """Make sure every sample has every estimate; compute only what is missing (content-addressed)."""
-    return [ensure_features(ctx, p, samples, workers=workers, fail_threshold=fail_threshold) for p in predictors]
+    reports = []
+    for predictor in predictors:
+        reports.append(ensure_features(ctx, predictor, samples, workers=workers, fail_threshold=fail_threshold))
+        predictor.finalize(ctx, samples)  # database-level targets (speaker clustering) work on all rows at once
+    return reports
 
 
 def estimates_for(ctx: RunContext, samples: pl.DataFrame) -> pl.DataFrame:
