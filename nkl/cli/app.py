@@ -165,11 +165,11 @@ def catalog(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
 
 
 @catalog_app.command("rebuild")
-def catalog_rebuild(ctx: typer.Context) -> None:
+def catalog_rebuild(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
     """Recreate the DuckDB index from the Parquet tables alone."""
     from nkl.cli.query import rebuild
 
-    rebuild(ctx.obj)
+    rebuild(workspace if workspace is not None else ctx.obj)
 
 
 def main() -> None:
@@ -187,11 +187,13 @@ def main() -> None:
     except typer.Abort:
         sys.exit(1)
     except Exception as exc:
+        # usage errors (unknown option, missing argument): typer ≥ 0.20 raises its vendored click's exceptions
+        # (subclasses of typer.TyperException), older typer raises click's own
         import click
 
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, click.ClickException | getattr(typer, "TyperException", click.ClickException)) and hasattr(exc, "show"):
             exc.show()
-            sys.exit(exc.exit_code)
+            sys.exit(getattr(exc, "exit_code", 2))
         raise
     if code == 130:
         err_console.print("[yellow]interrupted[/]: everything computed so far is kept; run the same command again to resume")

@@ -221,3 +221,14 @@ def test_failures_above_fail_threshold_abort_and_keep_what_was_extracted(emodb_t
     explained = run_cli("explain", ini, cwd=tmp_path)
     assert explained.returncode == 0, explained.stderr
     assert "cached: 4 of 10, 6 rejected" in explained.stdout
+
+
+def test_an_unknown_option_is_a_usage_message_not_a_traceback(tmp_path, run_cli) -> None:
+    done = run_cli("run", "--bogus", cwd=tmp_path)
+    assert done.returncode == 2 and "No such option: --bogus" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_catalog_rebuild_takes_the_workspace_after_the_subcommand(ws_copy, run_cli, tmp_path) -> None:
+    done = run_cli("catalog", "rebuild", "-w", ws_copy, cwd=tmp_path)  # ws_copy holds tables only, no catalog.duckdb
+    assert done.returncode == 0, done.stderr
+    assert (ws_copy / "catalog.duckdb").is_file()
