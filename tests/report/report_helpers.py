@@ -21,10 +21,10 @@ def need_poppler() -> None:
 
 
 def pdf_text(pdf: Path) -> str:
-    """The PDF's text in reading order, whitespace collapsed (table cells may wrap)."""
+    """The PDF's text in reading order, whitespace collapsed, Typst's minus signs (U+2212) read as '-'."""
     need_poppler()
     out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    return " ".join(out.split())
+    return " ".join(out.replace("\u2212", "-").split())
 
 
 def page_pixels(pdf: Path, page: int, tmp: Path) -> np.ndarray:

@@ -125,3 +125,23 @@ def test_explore_and_predict_findings_appear_when_present(trained, tmp_path: Pat
     assert (ws.experiment_dir("exp") / "exp_report_files" / "figures" / "explore_0.svg").is_file()
     expected = snr.join(ws.scan("samples").select("content_key", "sample").collect(), on="content_key")["est_snr"]
     assert f"est_snr {expected.len()} {expected.mean():.2f}" in text
+
+
+def test_regression_experiment_report(trained, tmp_path: Path) -> None:
+    """A regression experiment (SVR on age) gets CCC/MAE with CIs, the scatter plot and per-gender CCC."""
+    from nkl.config import load_config
+    from nkl.context import RunContext
+    from nkl.plan import Plan, execute
+
+    ws = copy_workspace(trained, tmp_path / "ws")
+    text = trained.ini.read_text().replace(str(trained.root), str(ws.root)).replace("name = exp", "name = age").replace("type = svm", "type = svr")
+    ini = tmp_path / "age.ini"
+    ini.write_text(text.replace("target = emotion", "target = age"))
+    execute(Plan(load_config(ini)), RunContext(ws))
+    result = experiment_report(ws, "age", ReportOptions(engine="pandoc", format="pdf"))
+    assert [p.name for p in result.files] == ["age_report.pdf"]
+    pdf = pdf_text(result.files[0])
+    ccc = ws.scan("results").filter((pl.col("experiment") == "age") & (pl.col("metric") == "ccc")).collect().row(0, named=True)
+    assert f"CCC {ccc['value']:.3f} [{ccc['ci_low']:.3f}, {ccc['ci_high']:.3f}]" in pdf
+    assert "Predicted against true age on test" in pdf and "gender female" in pdf and "MAE" in pdf
+    assert (ws.experiment_dir("age") / "age_report_files" / "figures" / "scatter.svg").is_file()
