@@ -11,7 +11,7 @@ import polars as pl
 from nkl.catalog.schemas import EXPLORE_SAMPLES, check_schema
 from nkl.config.config import Config
 from nkl.context import RunContext
-from nkl.data import apply_filters, assign_splits, import_database, prepare_target
+from nkl.data import assign_splits, load_databases, prepare_target
 from nkl.errors import ConfigError, DataError
 
 
@@ -34,16 +34,7 @@ def explore_samples(ctx: RunContext, config: Config) -> tuple[pl.DataFrame, str]
     """Selected samples with ``split`` (train/dev/test, or all train when the databases give no test split); and the task."""
     if not config.data.target:
         raise ConfigError("[DATA] target is missing; name the column to explore against, e.g. `target = emotion`")
-    frames = []
-    for name, db in config.databases:
-        samples = import_database(ctx, name, db, config.data.target)
-        if samples.height == 0:
-            raise DataError(f"[DATA] {name}: no usable audio (every file was rejected); see `nkl query \"select * from rejects\"`")
-        samples = apply_filters(ctx, samples, db, f"[DATA] {name}", config.exp.seed)
-        if db.rename_speakers:
-            samples = samples.with_columns(pl.concat_str(pl.lit(f"{name}_"), pl.col("speaker")).alias("speaker"))
-        frames.append(samples)
-    df = apply_filters(ctx, pl.concat(frames, how="diagonal_relaxed"), config.data, "[DATA]", config.exp.seed)
+    df = load_databases(ctx, config)
     task = explore_task(config, df)
     df = prepare_target(ctx, config, df, task)
     try:

@@ -19,8 +19,8 @@ from nkl.catalog.store import write_text
 from nkl.config.config import stable_hash
 from nkl.config.values import did_you_mean
 from nkl.context import RunContext
-from nkl.data import apply_filters, assign_splits, import_database, prepare_target
-from nkl.errors import ConfigError, DataError
+from nkl.data import assign_splits, load_databases, prepare_target
+from nkl.errors import ConfigError
 from nkl.evaluate.results import best_run, evaluation_split, result_plots, results_table
 from nkl.features.cache import ExtractionReport, ensure_features, join_features
 from nkl.models.bundle import ModelBundle
@@ -68,19 +68,7 @@ def package_versions() -> dict[str, str]:
 def select_samples(ctx: RunContext, plan: Plan) -> pl.DataFrame:
     """Load every database (cached by content), apply per-database and global filters, clean the target."""
     c = plan.config
-    min_bytes = c.data.check_size if c.data.check_size != 1 else 1000
-    frames = []
-    for name, db in c.databases:
-        db_bytes = db.check_size if db.check_size != 1 else 1000
-        samples = import_database(ctx, name, db, c.data.target, max(min_bytes, db_bytes))
-        if samples.height == 0:
-            raise DataError(f"[DATA] {name}: no usable audio (every file was rejected); see `nkl query \"select * from rejects\"`")
-        samples = apply_filters(ctx, samples, db, f"[DATA] {name}", c.exp.seed)
-        if db.rename_speakers:
-            samples = samples.with_columns(pl.concat_str(pl.lit(f"{name}_"), pl.col("speaker")).alias("speaker"))
-        frames.append(samples)
-    df = pl.concat(frames, how="diagonal_relaxed")
-    df = apply_filters(ctx, df, c.data, "[DATA]", c.exp.seed)
+    df = load_databases(ctx, c)
     return prepare_target(ctx, c, df, plan.task)
 
 

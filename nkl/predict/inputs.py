@@ -11,7 +11,7 @@ from nkl.catalog.store import write_text
 from nkl.config.config import Config
 from nkl.config.sections import DatabaseSection
 from nkl.context import RunContext
-from nkl.data import apply_filters, assign_splits, import_database
+from nkl.data import assign_splits, import_database, load_databases
 from nkl.errors import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
@@ -19,11 +19,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 
 def config_samples(ctx: RunContext, config: Config, selection: str | None = None) -> pl.DataFrame:
     """Samples of the config's databases after their filters, limited to a split (default: [PREDICT] sample_selection)."""
-    frames = []
-    for name, db in config.databases:
-        samples = import_database(ctx, name, db, config.data.target)
-        frames.append(apply_filters(ctx, samples, db, f"[DATA] {name}", config.exp.seed))
-    df = apply_filters(ctx, pl.concat(frames, how="diagonal_relaxed"), config.data, "[DATA]", config.exp.seed)
+    df = load_databases(ctx, config)
     selection = selection or config.predict.sample_selection
     if selection != "all":
         df, _ = assign_splits(ctx, config, df)
