@@ -196,7 +196,7 @@ def groups_text(facts: ExperimentFacts, folder: Path) -> str:
     """Per-group metrics (UAR by gender, ...): a table, and a chart with the CIs."""
     groups = facts.groups
     if groups is None:
-        return "## Per-group metrics\n\n" + md.note("No attribute with 2 to 12 groups (gender, database, age) among the evaluated samples.")
+        return "## Per-group metrics\n\n" + md.note("No attribute with 2 to 12 groups (gender, database, age, est_*) among the evaluated samples.")
     metric = "uar" if "uar" in groups.columns else "ccc"
     second = next(c for c in ("accuracy", "mae") if c in groups.columns)
     has_ci = "ci_low" in groups.columns
@@ -205,7 +205,7 @@ def groups_text(facts: ExperimentFacts, folder: Path) -> str:
             for r in groups.iter_rows(named=True)]
     head = f"{METRIC_NAMES[metric]} [95 % CI]" if has_ci else METRIC_NAMES[metric]
     text = "## Per-group metrics\n\n" + md.table(["attribute", "group", "n", head, METRIC_NAMES[second]], rows,
-                                                f"Metrics per group on {facts.eval_split}, from {facts.group_source}", "tbl-groups", "llrrr")
+                                                f"Metrics per group on {facts.eval_split} with bootstrap 95 % CIs; {facts.group_source}", "tbl-groups", "llrrr")
     chart = charts.export_chart(charts.group_chart(groups, metric), folder, "groups")
     return text + "\n" + md.figure("fig-groups", f"{METRIC_NAMES[metric]} per group" + (" with bootstrap 95 % CIs." if has_ci else "."),
                                    chart.svg, chart.spec, "70%")

@@ -121,41 +121,44 @@ def _samples(ws: Workspace, name: str, target: str) -> pl.DataFrame:
     return frame
 
 
-def _group_metrics_view(con: duckdb.DuckDBPyConnection, name: str, run: int, split: str) -> pl.DataFrame | None:
-    try:
-        frame = query(con, "select attribute, \"group\", n, uar, accuracy from group_metrics "
-                      "where experiment = ? and run = ? and split = ? order by attribute, \"group\"", [name, run, split])
-    except duckdb.Error:
-        return None
-    keep = pl.col("attribute").is_in(list(GROUP_ATTRIBUTES)) | pl.col("attribute").str.starts_with("est_")
-    frame = frame.filter(keep)
-    counts = frame.group_by("attribute").len()
-    useful = counts.filter((pl.col("len") >= 2) & (pl.col("len") <= MAX_GROUPS))["attribute"].to_list()
-    frame = frame.filter(pl.col("attribute").is_in(useful))
+def _view_membership(con: duckdb.DuckDBPyConnection, name: str) -> pl.DataFrame | None:
+    """Groups of the experiment's samples as explore's SQL defines them (``sample_groups``: values, or workspace-wide tertiles)."""
+    frame = query(con, "select g.sample, g.attribute, g.\"group\" from sample_groups g join splits s using (sample) "
+                       "where s.experiment = ?", [name])
     return frame if frame.height else None
 
 
-def computed_group_metrics(predictions: pl.DataFrame, task: str, labels: list[str], seed: int) -> pl.DataFrame | None:
-    """UAR (or CCC) with bootstrap CIs, and accuracy (or MAE), per gender, database and age tertile of the evaluated samples."""
-    from nkl.evaluate.bootstrap import metric_table
-
-    main, second = ("uar", "accuracy") if task == "classification" else ("ccc", "mae")
-    rows = []
-    frame = predictions
+def own_membership(evaluated: pl.DataFrame) -> pl.DataFrame:
+    """Groups of the evaluated samples by gender, database and age tertile (when no ``sample_groups`` view exists)."""
+    frame = evaluated
     if "age" in frame.columns and frame["age"].drop_nulls().n_unique() > 3:
         ages = frame["age"].cast(pl.Float64)
         low, high = ages.quantile(1 / 3), ages.quantile(2 / 3)
-        frame = frame.with_columns(age=pl.when(ages <= low).then(pl.lit(f"1 low (≤ {low:g})")).when(ages <= high)
-                                   .then(pl.lit(f"2 middle ({low:g}–{high:g}]")).when(ages.is_not_null()).then(pl.lit(f"3 high (> {high:g})")))
-    for attribute in GROUP_ATTRIBUTES:
-        if attribute not in frame.columns:
-            continue
-        values = frame.filter(pl.col(attribute).is_not_null()).with_columns(pl.col(attribute).cast(pl.String))
-        groups = values[attribute].unique().sort().to_list()
+        frame = frame.with_columns(age=pl.when(ages <= low).then(pl.lit(f"0_low (≤ {low:g})")).when(ages <= high)
+                                   .then(pl.lit(f"1_middle ({low:g}–{high:g}]")).when(ages.is_not_null()).then(pl.lit(f"2_high (> {high:g})")))
+    parts = [frame.select("sample", pl.lit(a).alias("attribute"), pl.col(a).cast(pl.String).alias("group"))
+             for a in GROUP_ATTRIBUTES if a in frame.columns]
+    return pl.concat(parts).drop_nulls("group") if parts else pl.DataFrame(schema={"sample": pl.String, "attribute": pl.String, "group": pl.String})
+
+
+def group_metrics(evaluated: pl.DataFrame, membership: pl.DataFrame, task: str, labels: list[str], seed: int) -> pl.DataFrame | None:
+    """UAR (or CCC) with bootstrap 95 % CIs, and accuracy (or MAE), per group of gender, database, age and est_* columns.
+
+    Only attributes with 2 to ``MAX_GROUPS`` groups among the evaluated samples are kept.
+    """
+    from nkl.evaluate.bootstrap import metric_table
+
+    main, second = ("uar", "accuracy") if task == "classification" else ("ccc", "mae")
+    keep = pl.col("attribute").is_in(list(GROUP_ATTRIBUTES)) | pl.col("attribute").str.starts_with("est_")
+    joined = membership.filter(keep).unique(["sample", "attribute"]).join(evaluated, on="sample", how="inner")
+    rows = []
+    for attribute in sorted(set(joined["attribute"].to_list()), key=lambda a: (a not in GROUP_ATTRIBUTES, a)):
+        values = joined.filter(pl.col("attribute") == attribute)
+        groups = sorted(set(values["group"].to_list()))
         if not 2 <= len(groups) <= MAX_GROUPS:
             continue
         for group in groups:
-            part = values.filter(pl.col(attribute) == group)
+            part = values.filter(pl.col("group") == group)
             if task == "classification":
                 table = metric_table(task, part["truth"].to_list(), part["predicted"].to_list(), labels, seed)
             else:
@@ -220,12 +223,11 @@ def gather_experiment(ws: Workspace, name: str) -> ExperimentFacts:
     con = ws.connect()
     try:
         present = views(con)
-        if "group_metrics" in present and task == "classification":
-            facts.groups = _group_metrics_view(con, name, best, split)
-            facts.group_source = "the group_metrics view"
-        if facts.groups is None:
-            facts.groups = computed_group_metrics(evaluated, task, labels, int(run["seed"] or 0))
-            facts.group_source = "the predictions and samples tables (bootstrap 95 % CIs)"
+        membership = _view_membership(con, name) if "sample_groups" in present else None
+        facts.group_source = ("groups of the sample_groups view (as nkl explore and group_metrics define them)" if membership is not None
+                              else "groups of the samples table")
+        facts.groups = group_metrics(evaluated, membership if membership is not None else own_membership(evaluated), task, labels,
+                                     int(run["seed"] or 0))
         facts.bias = _optional(con, present, "bias", "select * from bias where experiment = ? order by p_adj nulls last", [name])
         facts.artifacts = _optional(con, present, "artifacts", "select * from artifacts where experiment = ? order by kind, path", [name])
         facts.estimates = _estimates(con, present, name)
