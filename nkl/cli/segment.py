@@ -1,4 +1,4 @@
-"""``nkl segment``: cut a config's databases into speech segments (silero VAD)."""
+"""``nkl segment``: cut a config's databases into speech segments (silero or pyannote)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def segment_command(config_path: Path, *, verbose: bool, quiet: bool) -> None:
     samples = config_samples(ctx, config, config.segment.sample_selection)
     segments, gaps, csv = segment(ctx, config, samples)
     plots = duration_plot(ctx.workspace.experiment_dir(config.exp.name) / "plots", config.exp.name, samples, segments)
-    table = Table(title=f"{config.exp.name}: segmentation (silero)")
+    table = Table(title=f"{config.exp.name}: segmentation ({config.segment.method})")
     for col in ("", "n", "total s", "mean s"):
         table.add_column(col, justify="left" if not col else "right")
     for label, frame in (("samples", samples), ("segments", segments), ("silences", gaps)):

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from nkl.audio.decode import load_audio
@@ -24,35 +26,54 @@ from nkl.errors import AudioError, ConfigError
 from nkl.segment.cutting import limit_lengths, silences
 
 TABLE = "vad_silero"
+TABLES = {"silero": TABLE, "pyannote": "vad_pyannote"}  # raw segments per method, cached by content
 FLUSH = 64
 
 
 def vad_spec(config: Config) -> dict:
     """Everything that determines the raw VAD output (the cache key's method half)."""
+    if config.segment.method == "pyannote":
+        from nkl.segment.pyannote_vad import pyannote_spec
+
+        return pyannote_spec(config.segment.pyannote_model, config.segment.threshold)
     return {"method": "silero", "threshold": config.segment.threshold, "versions": {"silero-vad": version("silero-vad")}}
 
 
-def raw_segments(ctx: RunContext, config: Config, samples: pl.DataFrame) -> dict[str, list[tuple[float, float]]]:
-    """VAD segments (relative to each sample's start) per content key; computes only what is not cached."""
+def load_segmenter(config: Config) -> Callable[[np.ndarray, int], list]:
+    """``(16 kHz signal, rate) → segments`` for ``[SEGMENT] method``: (start, end) pairs, or (start, end, speaker) with diarization."""
+    if config.segment.method == "pyannote":
+        from nkl.segment.pyannote_vad import segmenter_for
+
+        return segmenter_for(config)
     if config.segment.method != "silero":
-        raise ConfigError(f"[SEGMENT] method = {config.segment.method} is not implemented yet; use silero")
+        raise ConfigError(f"[SEGMENT] method = {config.segment.method} is not implemented; use silero or pyannote")
     from nkl.segment.vad import load_vad_model, speech_segments
 
+    model = load_vad_model()
+    return lambda signal, rate: speech_segments(signal, rate, model=model, threshold=config.segment.threshold)
+
+
+def raw_segments(ctx: RunContext, config: Config, samples: pl.DataFrame) -> dict[str, list[tuple[float, float]]]:
+    """VAD segments (relative to each sample's start) per content key; computes only what is not cached.
+
+    Each segment is ``[start, end]``, or ``[start, end, speaker]`` when a pyannote diarization pipeline segments.
+    """
+    table, method = TABLES[config.segment.method], config.segment.method
     ws, spec = ctx.workspace, stable_hash(vad_spec(config))
     found: dict[str, list] = {}
-    for part in ws.parts(TABLE, spec):
+    for part in ws.parts(table, spec):
         for key, text in pl.read_parquet(part).select("content_key", "segments").iter_rows():
             found[key] = json.loads(text)
     unique = samples.unique("content_key", keep="first")
     todo = unique.filter(~pl.col("content_key").is_in(list(found)))
     if todo.height:
-        model = load_vad_model()
+        segmenter = load_segmenter(config)
         buffer, rejects = [], []
 
         def flush() -> None:
             stamp = f"{spec}-{time.time_ns()}-{os.getpid()}"
             if buffer:
-                ws.write_part(TABLE, stamp, pl.DataFrame(buffer, schema={"content_key": pl.String, "segments": pl.String}), index=False)
+                ws.write_part(table, stamp, pl.DataFrame(buffer, schema={"content_key": pl.String, "segments": pl.String}), index=False)
             if rejects:
                 ws.write_part("rejects", f"segment-{stamp}", pl.DataFrame(rejects, schema=REJECTS), index=False)
             buffer.clear()
@@ -60,10 +81,10 @@ def raw_segments(ctx: RunContext, config: Config, samples: pl.DataFrame) -> dict
 
         try:
             rows = todo.select("content_key", "file", "start", "end", "database", "sample").iter_rows(named=True)
-            for r in ctx.track(rows, "Segmenting (silero)", total=todo.height):
+            for r in ctx.track(rows, f"Segmenting ({method})", total=todo.height):
                 try:
                     signal, rate = load_audio(r["file"], r["start"] or 0.0, r["end"], 16000)
-                    segments = speech_segments(signal, rate, model=model, threshold=config.segment.threshold)
+                    segments = segmenter(signal, rate)
                 except AudioError as exc:
                     rejects.append({"database": r["database"], "sample": r["sample"], "file": r["file"], "stage": "segment",
                                     "reason": str(exc), "content_key": r["content_key"]})
@@ -74,7 +95,7 @@ def raw_segments(ctx: RunContext, config: Config, samples: pl.DataFrame) -> dict
                     flush()
         finally:
             flush()
-            ws.refresh_views([TABLE, "rejects"])
+            ws.refresh_views([table, "rejects"])
     return found
 
 
@@ -90,14 +111,17 @@ def segment(ctx: RunContext, config: Config, samples: pl.DataFrame) -> tuple[pl.
         if r["content_key"] not in raw:
             continue
         offset = r["start"] or 0.0
-        kept = limit_lengths(raw[r["content_key"]], min_length=s.min_length, max_length=s.max_length or None)
         base = {"experiment": config.exp.name, "source": r["sample"], "database": r["database"], "file": r["file"]}
-        for start, end in kept:
-            seg_rows.append({**base, "start": offset + start, "end": offset + end, "duration": end - start,
-                             **{c: r[c] for c in labels}})
-        for start, end in silences(raw[r["content_key"]], r["duration"], include_borders=s.include_silence_borders):
+        # the database's speaker when it has one; else the diarization's (per-file) speaker; else unknown (null)
+        for *bounds, speaker in [(*seg[:2], seg[2] if len(seg) > 2 else None) for seg in raw[r["content_key"]]]:
+            for start, end in limit_lengths([tuple(bounds)], min_length=s.min_length, max_length=s.max_length or None):
+                seg_rows.append({**base, "start": offset + start, "end": offset + end, "duration": end - start,
+                                 **{c: r[c] for c in labels}, "speaker": r.get("speaker") if r.get("speaker") is not None else speaker})
+        for start, end in silences([seg[:2] for seg in raw[r["content_key"]]], r["duration"], include_borders=s.include_silence_borders):
             gap_rows.append({**base, "start": offset + start, "end": offset + end, "duration": end - start})
     segments = pl.DataFrame(seg_rows, infer_schema_length=None) if seg_rows else pl.DataFrame()
+    if segments.height:
+        segments = segments.with_columns(pl.col("speaker").cast(pl.String))
     gaps = pl.DataFrame(gap_rows, infer_schema_length=None) if gap_rows else pl.DataFrame()
     ws = ctx.workspace
     if s.output_audio:
@@ -108,6 +132,8 @@ def segment(ctx: RunContext, config: Config, samples: pl.DataFrame) -> tuple[pl.
         ws.write_part("segments", config.exp.name, segments)
         csv = ws.root / f"{s.result}.csv"
         columns = ["file", "start", "end"] + [c for c in labels if c in segments.columns]
+        if "speaker" not in columns and segments["speaker"].is_not_null().any():  # diarized speakers (no database speaker)
+            columns.insert(3, "speaker")
         write_text(segments.select(columns).write_csv(), csv)
     else:
         csv = ws.root / f"{s.result}.csv"
