@@ -19,6 +19,10 @@ def run_command(config_path: Path, *, workers: int | None, verbose: bool, quiet:
         for handler in log.handlers:
             handler.setLevel(max(handler.level, 40))
     plan = Plan(config)
+    if config.report is not None:
+        from nkl.report import ReportOptions
+
+        ReportOptions.from_section(config.report).check()  # a missing quarto or template stops the run before any work
     ctx = RunContext(Workspace(config.exp.root), log, RichProgress(enabled=not quiet))
     result = execute(plan, ctx, workers=workers)
     for table in summary_tables(result, ctx.workspace):
@@ -35,7 +39,6 @@ def run_command(config_path: Path, *, workers: int | None, verbose: bool, quiet:
     )
     if config.report is not None:  # [REPORT]: render the experiment's report from what the run just stored
         from nkl.cli.report import report_at_end_of_run
-        from nkl.report import ReportOptions
 
         report_at_end_of_run(config_path, ctx.workspace, plan.name, ReportOptions.from_section(config.report), log)
 

@@ -22,7 +22,7 @@ from nkl.catalog.workspace import Workspace
 from nkl.config.sections import ReportSection
 from nkl.errors import ConfigError
 from nkl.report.document import fill_front_matter, template_path
-from nkl.report.render import BackgroundJob, render, vega_bundle, warm_up_converter
+from nkl.report.render import BackgroundJob, choose_engine, render, vega_bundle, warm_up_converter
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,11 @@ class ReportOptions:
         if base["engine"] not in ("auto", "quarto", "pandoc"):
             raise ConfigError(f"report engine must be auto, quarto or pandoc, got {base['engine']!r}")
         return cls(**base)  # type: ignore[arg-type]
+
+    def check(self, kind: str = "experiment") -> None:
+        """Fail now (before a run does any work) on a missing quarto or template."""
+        choose_engine(self.engine)
+        template_path(kind, self.template)
 
     def outputs(self, folder: Path, stem: str) -> dict[str, Path]:
         formats = ("pdf", "html") if self.format == "both" else (self.format,)

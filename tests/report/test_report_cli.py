@@ -96,13 +96,14 @@ def test_report_mistakes_are_one_line(trained, tmp_path: Path, run_cli, args: li
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_typo_in_report_is_caught_before_any_work(trained, tmp_path: Path, run_cli) -> None:
-    ini = report_ini(trained, tmp_path / "ws", """
-        [REPORT]
-        formt = pdf
-        """)
+@pytest.mark.parametrize(("line", "message"), [
+    ("formt = pdf", "Unknown key 'formt' in [REPORT]; did you mean 'format'?"),
+    ("template = nowhere/mine.qmd", "[REPORT] template: nowhere/mine.qmd does not exist; copy"),
+])
+def test_report_mistakes_stop_nkl_run_before_any_work(trained, tmp_path: Path, run_cli, line: str, message: str) -> None:
+    ini = report_ini(trained, tmp_path / "ws", f"\n[REPORT]\n{line}\n")
     done = run_cli("run", ini, cwd=tmp_path)
-    assert done.returncode == 2 and "Unknown key 'formt' in [REPORT]" in done.stderr and "did you mean 'format'" in done.stderr
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "ws").exists()
 
 
