@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from nkl.predict.speaker import hf_token, import_pyannote, load_pyannote, one_torch_thread, source_hash
+from nkl.pretrained.pyannote import hf_token, import_pyannote, load_pyannote, one_torch_thread, source_hash
 
 DEFAULT_MODEL = "pyannote/segmentation-3.0"
 KEY = "[SEGMENT] pyannote.model"

@@ -1,0 +1,1 @@
+"""Loading pretrained models that several stages share (pyannote pipelines and models)."""
