@@ -6,7 +6,7 @@ Files run in dependency order whenever the catalog's views are refreshed; a file
 skipped and its old views are dropped, so a view never points at a table that is gone.
 
 Where the files are found: ``$NKL_SQL_DIR``; else ``sql/`` beside the ``nkl`` package (a source checkout or an
-editable install); else ``nkl/sql`` inside an installed wheel (pyproject maps the repository's ``sql/`` there).
+editable install); else ``nkl/sql`` inside an installed wheel (``nkl/sql`` is a link to ``sql/``, packaged as data).
 """
 
 from __future__ import annotations
