@@ -35,7 +35,8 @@ from nkl.config.config import stable_hash
 from nkl.context import RunContext
 from nkl.errors import ConfigError, MissingExtraError, ModelError
 from nkl.predict.registry import Predictor
-from nkl.pretrained.pyannote import hf_token, import_pyannote, load_pyannote, one_torch_thread, source_hash
+from nkl.pretrained.pyannote import hf_token, import_pyannote, load_pyannote, source_hash
+from nkl.pretrained.torch_threads import one_torch_thread
 
 TABLE = "estimates_speaker"
 METHODS = ("resemblyzer", "pyannote")

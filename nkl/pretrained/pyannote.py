@@ -7,7 +7,7 @@ import contextlib
 import io
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +18,6 @@ from nkl.errors import MissingExtraError, ModelError
 def hf_token(options: Mapping[str, Any]) -> str | None:
     """The Hugging Face token: ``options["hf_token"]`` ([PREDICT] speaker.hf_token or [MODEL] hf_token), else $HF_TOKEN."""
     return str(options.get("hf_token") or os.environ.get("HF_TOKEN") or "") or None
-
-
-@contextlib.contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread for the block (small models on a busy CPU: 0.07 s instead of 1 s per file)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def import_pyannote() -> tuple[Any, Any]:

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from nkl.pretrained.pyannote import hf_token, import_pyannote, load_pyannote, one_torch_thread, source_hash
+from nkl.pretrained.pyannote import hf_token, import_pyannote, load_pyannote, source_hash
+from nkl.pretrained.torch_threads import one_torch_thread
 
 DEFAULT_MODEL = "pyannote/segmentation-3.0"
 KEY = "[SEGMENT] pyannote.model"

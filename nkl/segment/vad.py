@@ -5,8 +5,6 @@ torch and silero_vad are imported inside the functions, so importing this module
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -14,6 +12,7 @@ import numpy as np
 
 from nkl.audio.decode import resample, to_mono
 from nkl.errors import ConfigError, MissingExtraError
+from nkl.pretrained.torch_threads import one_torch_thread
 
 VAD_RATE = 16000  # silero works on 16 kHz (or 8 kHz); other rates are resampled to this one
 
@@ -44,7 +43,7 @@ def speech_segments(
     mono = np.ascontiguousarray(resample(to_mono(signal), sample_rate, VAD_RATE), dtype=np.float32)
     torch, silero_vad = _import_silero()
     model = load_vad_model() if model is None else model
-    with _one_torch_thread(torch):
+    with one_torch_thread():
         timestamps = silero_vad.get_speech_timestamps(
             torch.from_numpy(mono),
             model,
@@ -82,21 +81,3 @@ def _import_silero() -> tuple[Any, Any]:
         # so that other torch work in this process (the MLP, feature extractors) keeps its threads.
         torch.set_num_threads(threads)
     return torch, silero_vad
-
-
-@contextmanager
-def _one_torch_thread(torch: Any) -> Iterator[None]:
-    """Run torch on one intra-op thread for the block, then restore the previous count.
-
-    Silero runs one small forward pass per 32 ms frame; splitting such tiny operations over threads
-    gains nothing and collapses when another process wants a core. Measured on a 2-core machine,
-    100 EmoDB files, six runs each: one thread 25-32 files/s, two threads 4-25 (median 4.8).
-    torch's thread count is process-wide, so do not run other torch work in parallel threads while
-    segmenting.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
