@@ -212,7 +212,7 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
         how = f"in batches of {extractor.batch_size}" if extractor.batched else f"with {n_workers} worker(s)"
         ctx.log.info("%s: extracting %d of %d files %s (%d cached)", extractor.table, len(items), unique.height, how, cached)
         try:
-            with ctx.progress.task(f"Features {extractor.table}", total=len(items)) as bar:
+            with ctx.progress.task(extractor.progress_label, total=len(items)) as bar:
                 if extractor.batched:
                     _run_batched(extractor, items, writer, bar)
                 elif n_workers <= 1:

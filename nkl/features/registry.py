@@ -54,6 +54,11 @@ class Extractor(ABC):
     names: ClassVar[list[str]] = []
 
     @property
+    def progress_label(self) -> str:
+        """What the progress bar says while this extractor runs."""
+        return f"Features {self.table}"
+
+    @property
     def batch_size(self) -> int:
         """Signals per ``extract_batch`` call; 0 for extractors that work one file at a time."""
         return 0

@@ -82,6 +82,10 @@ class Predictor(Extractor):
         self.options = dict(options or {})
 
     @property
+    def progress_label(self) -> str:
+        return f"Estimating {self.target}" + (f" (batches of {self.batch_size} on {self.options.get('device') or 'cpu'})" if self.batched else "")
+
+    @property
     def batch_size(self) -> int:
         """``[PREDICT] batch_size`` (default 8) for batched (model) predictors, 0 for per-file ones."""
         return max(1, int(self.options.get("batch_size") or DEFAULT_BATCH_SIZE)) if self.batched else 0
