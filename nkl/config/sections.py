@@ -199,7 +199,8 @@ class SegmentSection:
 
     method: str = key("silero", "Voice activity detector: silero (its wheel carries the model) or pyannote (pyannote.model).",
                       choices=("silero", "pyannote"))
-    result: str = key("segmented", "Name of the segments CSV written to the workspace (<root>/<result>.csv), usable as a [DATA] database.")
+    result: str = key("segmented", "Name of the segments CSV written to the workspace (<root>/<result>.csv, usable as a [DATA] database; "
+                      "the gaps go to <root>/<result>_silence.csv).", aliases=("segment_target",))
     min_length: float = key(0.0, "Drop segments shorter than this (seconds); with max_length, shorter leftovers join the previous piece.")
     max_length: float = key(0.0, "Cut segments longer than this into pieces (seconds; 0 = no limit).")
     threshold: float = key(0.5, "silero speech probability threshold.")

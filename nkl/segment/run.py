@@ -139,6 +139,7 @@ def segment(ctx: RunContext, config: Config, samples: pl.DataFrame) -> tuple[pl.
         csv = ws.root / f"{s.result}.csv"
     if gaps.height:
         ws.write_part("silences", config.exp.name, gaps)
+        write_text(gaps.select("file", "start", "end", "duration").write_csv(), ws.root / f"{s.result}_silence.csv")
     return segments, gaps, csv
 
 

@@ -41,6 +41,8 @@ def test_segments_cover_speech_and_feed_a_run(balanced_csv: Path, tmp_path: Path
     table = pl.read_csv(csv, infer_schema=False)
     assert table.columns[:3] == ["file", "start", "end"] and "emotion" in table.columns and "speaker" in table.columns
     assert (tmp_path / "ws" / "experiments" / "seg" / "plots" / "seg_segment_durations.png").is_file()
+    gaps = pl.read_csv(tmp_path / "ws" / "segmented_silence.csv")  # nkululeko's <result>_silence.csv
+    assert gaps.columns == ["file", "start", "end", "duration"] and gaps.height == catalog.sql("select count(*) from silences").item()
 
     again = run_cli("segment", ini, cwd=tmp_path)  # VAD results are cached by content: no second model pass
     assert again.returncode == 0 and "Segmenting" not in again.stderr
