@@ -8,6 +8,7 @@ thread, takes it off the critical path of a cold run. Purely an optimisation: an
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -27,8 +28,13 @@ def _warm_model(config: Config, task: str) -> None:
     params = {**model_params(config), "epochs": 1, "early_stopping_rounds": 0}
     estimator = get_model_spec(config.model.type).build(params, 0).fit(X, y)
     if config.exp.save:
-        with tempfile.TemporaryDirectory() as tmp:
+        # not a TemporaryDirectory: this daemon thread may still be inside the block when a failing run exits,
+        # and its finalizer would then warn at interpreter shutdown
+        tmp = tempfile.mkdtemp(prefix="nkl-prewarm-")
+        try:
             estimator.save(Path(tmp) / "model")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _warm_plots() -> None:
