@@ -56,6 +56,22 @@ def write_ini(path: Path, text: str) -> Path:
     return path
 
 
+def segment_ini(folder: Path, csv: Path, segment_keys: str = "") -> Path:
+    """``folder/segment.ini``: database ``db`` from ``csv`` (target emotion), workspace ``folder/ws``, experiment ``seg``,
+    and these ``[SEGMENT]`` keys (one per line)."""
+    keys = "\n".join(line.strip() for line in segment_keys.strip().splitlines())
+    return write_ini(folder / "segment.ini", f"""
+        [EXP]
+        root = {folder / 'ws'}
+        name = seg
+        [DATA]
+        databases = ['db']
+        db = {csv}
+        target = emotion
+        [SEGMENT]
+        """ + keys + "\n")
+
+
 @pytest.fixture
 def make_ini(tmp_path: Path):
     """Write an experiment INI over a CSV into tmp_path; sections can be overridden or extended."""

@@ -14,6 +14,7 @@ import pytest
 
 import nkl
 from nkl.audio.decode import load_audio
+from tests.conftest import segment_ini
 
 pytest.importorskip("pyannote.audio")
 
@@ -27,19 +28,7 @@ def _csv(emodb: Path, emodb_table: pl.DataFrame, path: Path, n: int = 3) -> Path
 
 
 def _ini(tmp_path: Path, csv: Path, extra: str) -> Path:
-    path = tmp_path / "seg.ini"
-    path.write_text(textwrap.dedent(f"""
-        [EXP]
-        root = {tmp_path / 'ws'}
-        name = seg
-        [DATA]
-        databases = ['db']
-        db = {csv}
-        target = emotion
-        [SEGMENT]
-        method = pyannote
-        """).lstrip() + textwrap.dedent(extra), encoding="utf-8")
-    return path
+    return segment_ini(tmp_path, csv, "method = pyannote\n" + textwrap.dedent(extra))
 
 
 def test_pyannote_vad_from_a_local_model_folder(emodb: Path, emodb_table: pl.DataFrame, tmp_path: Path, run_cli) -> None:

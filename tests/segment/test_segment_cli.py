@@ -8,23 +8,11 @@ from pathlib import Path
 import polars as pl
 
 import nkl
+from tests.conftest import segment_ini
 
 
 def _ini(tmp_path: Path, csv: Path, extra: str = "") -> Path:
-    path = tmp_path / "segment.ini"
-    path.write_text(textwrap.dedent(f"""
-        [EXP]
-        root = {tmp_path / 'ws'}
-        name = seg
-        [DATA]
-        databases = ['db']
-        db = {csv}
-        target = emotion
-        [SEGMENT]
-        method = silero
-        {extra}
-        """).lstrip())
-    return path
+    return segment_ini(tmp_path, csv, "method = silero\n" + extra)
 
 
 def test_segments_cover_speech_and_feed_a_run(balanced_csv: Path, tmp_path: Path, run_cli) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -11,28 +10,19 @@ import soundfile as sf
 
 import nkl
 from nkl.audio.decode import load_audio
+from tests.conftest import segment_ini
 
 
 def test_exported_segments_hold_the_source_audio(emodb: Path, emodb_table: pl.DataFrame, tmp_path: Path, run_cli) -> None:
     files = emodb_table.sort("file").head(4)
     csv = tmp_path / "four.csv"
     files.with_columns(pl.format("{}/{}", pl.lit(str(emodb)), "file").alias("file")).write_csv(csv)
-    ini = tmp_path / "segment.ini"
-    ini.write_text(textwrap.dedent(f"""
-        [EXP]
-        root = {tmp_path / 'ws'}
-        name = seg
-        [DATA]
-        databases = ['db']
-        db = {csv}
-        db.absolute_path = True
-        target = emotion
-        [SEGMENT]
+    ini = segment_ini(tmp_path, csv, """
         output_audio = True
         audio_format = flac
         sampling_rate = 16000
         max_length = 0.8
-        """).lstrip())
+        """)
     done = run_cli("segment", ini, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     segments = nkl.connect(tmp_path / "ws").sql("select file, start, \"end\", audio_file, emotion from segments order by audio_file")
