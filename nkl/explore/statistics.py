@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
+from nkl.evaluate.metrics import ccc
+
 CUTS = {"cramers_v": (0.1, 0.3, 0.5), "r": (0.1, 0.3, 0.5), "rank_biserial": (0.1, 0.3, 0.5),
         "epsilon_squared": (0.01, 0.08, 0.26), "cohens_d": (0.2, 0.5, 0.8), "ccc": (0.1, 0.3, 0.5)}
 
@@ -94,23 +96,12 @@ def groups_test(labels: list[str], values: np.ndarray) -> list[TestRow]:
     return rows
 
 
-def ccc(x: np.ndarray, y: np.ndarray) -> float:
-    """Lin's concordance correlation coefficient.
-
-    >>> round(ccc(np.array([1.0, 2, 3]), np.array([1.0, 2, 3])), 6)
-    1.0
-    """
-    mx, my = np.mean(x), np.mean(y)
-    cov = np.mean((x - mx) * (y - my))
-    return float(2 * cov / (np.var(x) + np.var(y) + (mx - my) ** 2))
-
-
 def correlations(x: np.ndarray, y: np.ndarray) -> list[TestRow]:
     """Pearson and Spearman correlation (with p-values) and the CCC (no p-value) of two numeric columns."""
     n = len(x)
     pearson = stats.pearsonr(x, y)
     spearman = stats.spearmanr(x, y)
-    c = ccc(x, y)
+    c = float(ccc(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)))
     return [TestRow("pearson", float(pearson.statistic), float(pearson.pvalue), float(pearson.statistic), "r", n),
             TestRow("spearman", float(spearman.statistic), float(spearman.pvalue), float(spearman.statistic), "r", n),
             TestRow("ccc", c, None, c, "ccc", n)]
