@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from importlib import import_module
 from typing import Any, ClassVar
 
+import numpy as np
+
 from nkl.config.values import did_you_mean
 from nkl.errors import ConfigError
 from nkl.features.registry import Extractor
@@ -80,6 +82,21 @@ class Predictor(Extractor):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = dict(options or {})
+
+    def extract(self, signal: np.ndarray, sample_rate: int) -> tuple[list[str], np.ndarray]:
+        """Batched predictors: one signal as a batch of one (per-file predictors override this)."""
+        if not self.batched:
+            raise NotImplementedError(f"{type(self).__name__} must implement extract")
+        if sample_rate != self.sample_rate:
+            raise ValueError(f"{self.target} needs {self.sample_rate} Hz audio, got {sample_rate} Hz")
+        return list(self.names), self.extract_batch([signal])[0]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Workers get the settings, not a loaded model (``_model``): each process loads its own in ``setup()``."""
+        state = dict(self.__dict__)
+        if "_model" in state:
+            state["_model"] = None
+        return state
 
     @property
     def progress_label(self) -> str:

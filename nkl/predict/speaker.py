@@ -110,9 +110,6 @@ class SpeakerPredictor(Predictor):
             pipeline.to(torch.device(device))
         self._model = pipeline
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_model": None}
-
     def extract(self, signal: np.ndarray, sample_rate: int) -> tuple[list[str], np.ndarray]:
         if sample_rate != self.sample_rate:
             raise ValueError(f"speaker embeddings need {self.sample_rate} Hz audio, got {sample_rate} Hz")

@@ -172,9 +172,6 @@ class _SquimPredictor(Predictor):
         self._device = self.torch_device()
         self._model = model.to(self._device).eval()
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_model": None}
-
     # -- inference ------------------------------------------------------------------------------
     def _run(self, batch: Any) -> Any:
         """Estimates (rows × len(names)) for a (batch, time) tensor of equal-length signals on the device."""
@@ -199,10 +196,6 @@ class _SquimPredictor(Predictor):
                 out[rows] = self._run(batch).to("cpu", torch.float64).numpy()
         return out
 
-    def extract(self, signal: np.ndarray, sample_rate: int) -> tuple[list[str], np.ndarray]:
-        if sample_rate != self.sample_rate:
-            raise ValueError(f"{self.target} needs {self.sample_rate} Hz audio, got {sample_rate} Hz")
-        return list(self.names), self.extract_batch([signal])[0]
 
 
 class SquimObjectivePredictor(_SquimPredictor):

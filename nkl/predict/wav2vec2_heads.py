@@ -185,9 +185,6 @@ class _Wav2Vec2HeadPredictor(Predictor):
             raise ModelError(f"The {self.target} model '{self.model_id}' has {outputs} outputs, expected 3 (arousal, dominance, valence)")
         self._model = model.to(self._device).eval()
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_model": None}
-
     def _outputs(self, model_output: Any) -> Any:
         raise NotImplementedError
 
@@ -211,10 +208,6 @@ class _Wav2Vec2HeadPredictor(Predictor):
             values = self._outputs(output)
         return values.detach().to("cpu", torch.float64).numpy()
 
-    def extract(self, signal: np.ndarray, sample_rate: int) -> tuple[list[str], np.ndarray]:
-        if sample_rate != self.sample_rate:
-            raise ValueError(f"{self.target} needs {self.sample_rate} Hz audio, got {sample_rate} Hz")
-        return list(self.names), self.extract_batch([signal])[0]
 
 
 class AgeGenderPredictor(_Wav2Vec2HeadPredictor):
