@@ -19,22 +19,6 @@ from nkl.predict.registry import PREDICTORS, TARGET_ALIASES
 from nkl.predict.run import build_predictors, estimate, estimates_for
 
 
-def predictor_options(config, target: str) -> dict:
-    """Options a predictor reads: its model (hub id or local folder) and the device."""
-    if config is None:
-        return {}
-    options = {"device": config.predict.device or config.model.device, "batch_size": config.predict.batch_size}
-    for option in ("model", "reference"):  # [PREDICT] <target>.model, <target>.reference
-        value = getattr(config.predict, f"{target}_{option}", "")
-        if value:
-            options[option] = value
-    if target == "speaker":
-        from nkl.predict.speaker import speaker_options
-
-        options.update(speaker_options(config))
-    return options
-
-
 def _summary(frame: pl.DataFrame, title: str) -> Table:
     table = Table(title=title)
     for col in ("estimate", "n", "mean", "std", "min", "max"):
@@ -64,6 +48,9 @@ def predict_command(paths: list[Path], *, config_opt: Path | None, model: str | 
     ctx = RunContext(Workspace(root), log, RichProgress(enabled=not quiet))
     for warning in (config.warnings if config else ()):
         log.warning(warning)
+    predictors = None
+    if model is None or model in PREDICTORS or model in TARGET_ALIASES:  # names and keys checked before any work
+        predictors = build_predictors([model] if model is not None else [str(t) for t in config.predict.targets], config)
     if audio or folder or listing:
         samples = file_samples(ctx, listed_files(audio, folder, listing))
     elif config is not None:
@@ -96,8 +83,7 @@ def predict_command(paths: list[Path], *, config_opt: Path | None, model: str | 
         err_console.print(f"{result.height} predictions written to {destination} and to table applied_predictions")
         return
 
-    targets = [model] if model is not None else [str(t) for t in config.predict.targets]
-    predictors = build_predictors(targets, lambda target: predictor_options(config, target))
+    assert predictors is not None
     reports = estimate(ctx, predictors, samples, workers=n_workers, fail_threshold=threshold)
     frame = estimates_for(ctx, samples)
     out_console.print(_summary(frame, f"estimates of {frame.height} samples"))

@@ -1,6 +1,6 @@
 """Configuration: INI parsing, typed sections with defaults, nkululeko aliases, validation."""
 
-from nkl.config.config import Config, stable_hash
+from nkl.config.config import Config
 from nkl.config.loader import SECTIONS, load_config, parse_config, read_ini
 from nkl.config.sections import DatabaseSection, DataSection, ExpSection, FeatsSection, ModelSection, PlotSection
 
@@ -16,5 +16,4 @@ __all__ = [
     "load_config",
     "parse_config",
     "read_ini",
-    "stable_hash",
 ]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nkl.choices import did_you_mean
 from nkl.config.sections import (
     DatabaseSection,
     DataSection,
@@ -21,16 +20,10 @@ from nkl.config.sections import (
     ReportSection,
     SegmentSection,
 )
-from nkl.config.values import did_you_mean
 from nkl.errors import ConfigError
+from nkl.hashing import stable_hash
 
 SPLIT_STRATEGIES = ("speaker_split", "random", "train", "test", "speakers_stated", "specified", "database")
-
-
-def stable_hash(value: Any, length: int = 16) -> str:
-    """Hash a JSON-able value independently of dict order."""
-    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()[:length]
 
 
 @dataclass(frozen=True)
@@ -48,6 +41,8 @@ class Config:
     expl: ExplSection = field(default_factory=ExplSection)
     report: ReportSection | None = None  # None without [REPORT]; not part of settings(): a report changes no result
     other_sections: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    # keys of [FEATS], [MODEL], [PREDICT] that belong to components (an extractor's, a model's, a predictor's own keys), as written
+    component_keys: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     source: str = ""
     path: Path | None = None
     warnings: tuple[str, ...] = ()
@@ -64,12 +59,23 @@ class Config:
             "PREDICT": dataclasses.asdict(self.predict),
             "SEGMENT": dataclasses.asdict(self.segment),
             "EXPL": dataclasses.asdict(self.expl),
+            "components": {section: dict(items) for section, items in self.component_keys},
         }
 
     @property
     def hash(self) -> str:
         """Hash of the settings: equal for equal settings, whatever the INI's layout or comments."""
         return stable_hash(self.settings())
+
+    def component_items(self, section: str) -> dict[str, Any]:
+        """The component keys written in one section (``FEATS``, ``MODEL`` or ``PREDICT``), spelled as written."""
+        return dict(dict(self.component_keys).get(section, ()))
+
+    def with_component_keys(self, section: str, **items: Any) -> Config:
+        """A copy with more component keys in one section (later values replace earlier ones)."""
+        merged = {**self.component_items(section), **items}
+        rest = tuple((s, i) for s, i in self.component_keys if s != section)
+        return dataclasses.replace(self, component_keys=(*rest, (section, tuple(merged.items()))) if merged else rest)
 
     def to_ini(self) -> str:
         """The settings as an INI text that loads back to the same ``Config``."""
@@ -82,6 +88,8 @@ class Config:
             for f in dataclasses.fields(obj):
                 value = getattr(obj, f.name)
                 lines.append(f"{f.name} = {value!r}" if not isinstance(value, str) else f"{f.name} = {value}")
+            for raw_key, value in self.component_items(section).items():
+                lines.append(f"{raw_key} = {value}" if isinstance(value, str) else f"{raw_key} = {value!r}")
             if section == "DATA":
                 for name, db in self.databases:
                     lines.append(f"{name} = {db.path}")
@@ -94,23 +102,29 @@ class Config:
         return "\n".join(lines)
 
     def replace(self, section: str, **changes: Any) -> Config:
-        """A copy with keys of one section changed (``section`` is 'exp', 'data', 'feats', 'model' or 'plot')."""
+        """A copy with keys of one section changed (``section`` is 'exp', 'data', 'feats', 'model', 'plot', ...).
+
+        In 'feats', 'model' and 'predict', keys that are not the section's own are component keys (``C_val``,
+        ``wav2vec2.layer``); they are checked when the plan is built.
+        """
         current = getattr(self, section)
         known = {f.name for f in dataclasses.fields(current)}
-        for k in changes:
-            if k not in known:
+        own = {k: v for k, v in changes.items() if k in known}
+        rest = {k: v for k, v in changes.items() if k not in known}
+        config = dataclasses.replace(self, **{section: dataclasses.replace(current, **own)})
+        if rest:
+            if section.upper() not in ("FEATS", "MODEL", "PREDICT"):
+                k = next(iter(rest))
                 raise ConfigError(f"Unknown key '{k}' for [{section.upper()}]{did_you_mean(k, sorted(known))}")
-        return dataclasses.replace(self, **{section: dataclasses.replace(current, **changes)})
+            config = config.with_component_keys(section.upper(), **rest)
+        return config
 
     def validate_predict(self) -> None:
         """What `nkl predict CONFIG` needs: databases and known prediction targets."""
-        from nkl.predict.registry import resolve_targets
-
         if not self.databases:
             raise ConfigError("[DATA] databases is empty; add e.g. `databases = ['emodb']` and `emodb = path/to/emodb.csv`")
         if not self.predict.targets:
             raise ConfigError("[PREDICT] targets is empty; add e.g. `targets = ['snr', 'mos']`")
-        resolve_targets([str(t) for t in self.predict.targets])
         self._validate_databases()
 
     def validate_data(self) -> None:
@@ -120,26 +134,21 @@ class Config:
         self._validate_databases()
 
     def validate(self) -> None:
-        """Check what `nkl run` needs before any work starts; raise ConfigError naming the key."""
-        from nkl.features.registry import get_extractor_class
-        from nkl.models import get_model_spec
+        """Check what `nkl run` needs before any work starts; raise ConfigError naming the key.
 
+        Names of components (model type, extractors) and their keys are checked when the plan is built.
+        """
         if not self.databases:
             raise ConfigError("[DATA] databases is empty; add e.g. `databases = ['emodb']` and `emodb = path/to/emodb.csv`")
         if not self.data.target:
             raise ConfigError("[DATA] target is missing; name the column to predict, e.g. `target = emotion`")
         if not self.model.type:
+            for written in self.component_items("MODEL"):
+                if did_you_mean(written, ["type"]):
+                    raise ConfigError(f"Unknown key '{written}' in [MODEL]; did you mean 'type'?")
             raise ConfigError("[MODEL] type is missing; choose a model, e.g. `type = svm`")
-        spec = get_model_spec(self.model.type)
-        if self.exp.type and spec.task != self.exp.type:
-            raise ConfigError(
-                f"[MODEL] type '{self.model.type}' is a {spec.task} model but [EXP] type is {self.exp.type}; "
-                "pick a matching model (e.g. svm/svr, xgb/xgr, mlp/mlp_reg)"
-            )
         if not self.feats.type:
             raise ConfigError("[FEATS] type is empty; use e.g. `type = ['os']`")
-        for name in self.feats.type:
-            get_extractor_class(str(name))
         if self.exp.runs < 1:
             raise ConfigError(f"[EXP] runs must be at least 1, got {self.exp.runs}")
         if self.exp.epochs < 1:

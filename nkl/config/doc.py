@@ -5,6 +5,7 @@ Run ``python -m nkl.config.doc`` to print it; a test checks that README.md holds
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from nkl.config.nkululeko_keys import NOT_IMPLEMENTED, OTHER_MODULE_SECTIONS
@@ -32,8 +33,8 @@ def _default(value: object) -> str:
     return f"`{value!r}`" if not isinstance(value, str) else f"`{value}`"
 
 
-def _table(title: str, section: type, prefix: str = "") -> list[str]:
-    lines = [f"#### {title}", "", "| key | default | meaning |", "|---|---|---|"]
+def _table(title: str, section: type, prefix: str = "", level: str = "####") -> list[str]:
+    lines = [f"{level} {title}", "", "| key | default | meaning |", "|---|---|---|"]
     for name, meta in field_meta(section).items():
         if name == "path" and section is DatabaseSection:
             lines.append(f"| `<db>` | — | {meta['help'].removeprefix('<db> = ')} |")
@@ -45,16 +46,56 @@ def _table(title: str, section: type, prefix: str = "") -> list[str]:
     return [*lines, ""]
 
 
+def _group(components: list[tuple[str, type, str]]) -> list[tuple[list[str], type, str]]:
+    """Components that share one settings class and prefix, listed together."""
+    groups: dict[tuple[type, str], list[str]] = {}
+    for name, settings, prefix in components:
+        groups.setdefault((settings, prefix), []).append(name)
+    return [(names, settings, prefix) for (settings, prefix), names in groups.items() if dataclasses.fields(settings)]
+
+
+def _extractor_groups() -> list[tuple[list[str], type, str]]:
+    from nkl.features.registry import EXTRACTORS, PREFIX_FAMILIES, get_extractor_class
+
+    found = []
+    for name in EXTRACTORS:
+        cls = get_extractor_class(name)
+        found.append((f"{name}-*" if name in PREFIX_FAMILIES else name, cls.Settings, cls.key_prefix))
+    return _group(found)
+
+
+def _model_groups() -> list[tuple[list[str], type, str]]:
+    from nkl.models.registry import MODELS
+
+    return _group([(name, spec.settings, "") for name, spec in MODELS.items()])
+
+
+def _predictor_groups() -> list[tuple[list[str], type, str]]:
+    from nkl.predict.registry import registered_predictors
+
+    return _group([(name, cls.Settings, cls.key_prefix) for name, cls in registered_predictors()])
+
+
+def _component_tables(section: str, groups: list[tuple[list[str], type, str]]) -> list[str]:
+    lines: list[str] = []
+    for names, settings, prefix in groups:
+        lines += _table(f"{section} keys of {', '.join(f'`{n}`' for n in names)}", settings, f"{prefix}." if prefix else "", level="#####")
+    return lines
+
+
 def key_table_markdown() -> str:
     """Every supported key with its default and meaning, plus the accepted-but-ignored nkululeko keys."""
     lines = [BEGIN, ""]
     lines += _table("[EXP]", ExpSection)
     lines += _table("[DATA]", DataSection)
     lines += _table("[DATA] per database (`<db>.<key>`)", DatabaseSection, "<db>.")
-    lines += _table("[FEATS]", FeatsSection)
-    lines += _table("[MODEL]", ModelSection)
+    lines += _table("[FEATS] (shared by every extractor)", FeatsSection)
+    lines += _component_tables("[FEATS]", _extractor_groups())
+    lines += _table("[MODEL] (shared by every model)", ModelSection)
+    lines += _component_tables("[MODEL]", _model_groups())
     lines += _table("[PLOT]", PlotSection)
-    lines += _table("[PREDICT] (`nkl predict`)", PredictSection)
+    lines += _table("[PREDICT] (`nkl predict`; shared by every target)", PredictSection)
+    lines += _component_tables("[PREDICT]", _predictor_groups())
     lines += _table("[SEGMENT] (`nkl segment`)", SegmentSection)
     lines += _table("[EXPL] (`nkl explore`)", ExplSection)
     lines += _table("[REPORT] (`nkl report`, and the end of `nkl run`)", ReportSection)

@@ -36,7 +36,8 @@ SECTIONS: dict[str, type] = {
     "EXPL": ExplSection,
     "REPORT": ReportSection,
 }
-_PATH_KEYS = {("EXP", "root"), ("EXP", "save_test"), ("DATABASE", "path"), ("DATABASE", "audio_path"), ("REPORT", "template")}
+# sections whose keys beyond the common ones belong to the chosen components (resolved when the plan is built)
+COMPONENT_SECTIONS = ("FEATS", "MODEL", "PREDICT")
 
 
 def _lookup(meta: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -56,15 +57,22 @@ def _not_implemented(section: str, name: str) -> bool:
 
 
 def _build(cls: type, items: dict[str, str], where: str, section_id: str, warnings: list[str], *,
-           extra_ok: frozenset[str] = frozenset()) -> Any:
-    """Validate the raw items of one section against its dataclass and build it."""
+           components: dict[str, str] | None = None) -> Any:
+    """Validate the raw items of one section against its dataclass and build it.
+
+    With ``components`` (a dict), keys that are not the section's own are put there as written: they belong to
+    the section's components and are checked when the plan chooses them.
+    """
     meta = field_meta(cls)
     names = _lookup(meta)
     values: dict[str, Any] = {}
     for raw_key, raw_value in items.items():
-        if raw_key in extra_ok:
-            continue
         name = names.get(raw_key.lower())
+        if name is None and components is not None:
+            if "\0" in raw_value:
+                raise ConfigError(f"{where} {raw_key}: the value holds a NUL byte; remove it")
+            components[raw_key] = raw_value
+            continue
         if name is None:
             if _not_implemented(section_id, raw_key.lower()):
                 warnings.append(f"{where} key '{raw_key}' is a nkululeko key that nkl does not implement yet; ignored")
@@ -77,7 +85,7 @@ def _build(cls: type, items: dict[str, str], where: str, section_id: str, warnin
             raise ConfigError(f"{where} sets '{name}' twice (once as an alias spelling); keep one")
         m = meta[name]
         parsed = parse_literal(raw_value)
-        if (section_id if section_id != "DATA.<db>" else "DATABASE", name) in _PATH_KEYS and isinstance(parsed, str):
+        if m["path"] and isinstance(parsed, str):
             parsed = expand_env(parsed)
         label = f"{where}{name}" if where.endswith(".") else f"{where} {name}"  # "[DATA] emodb.colnames", "[MODEL] type"
         value = coerce(parsed, m["type"], label)
@@ -168,15 +176,17 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
             kind = "csv" if section.path.lower().endswith(".csv") else "audformat"
             section = dataclasses.replace(section, type=kind)
         dbs.append((db, section))
-    feats = _build(FeatsSection, raw.get("FEATS", {}), "[FEATS]", "FEATS", warnings)
-    model = _build(ModelSection, raw.get("MODEL", {}), "[MODEL]", "MODEL", warnings)
+    component_keys: dict[str, dict[str, str]] = {s: {} for s in COMPONENT_SECTIONS}
+    feats = _build(FeatsSection, raw.get("FEATS", {}), "[FEATS]", "FEATS", warnings, components=component_keys["FEATS"])
+    model = _build(ModelSection, raw.get("MODEL", {}), "[MODEL]", "MODEL", warnings, components=component_keys["MODEL"])
     plot = _build(PlotSection, raw.get("PLOT", {}), "[PLOT]", "PLOT", warnings)
-    predict = _build(PredictSection, raw.get("PREDICT", {}), "[PREDICT]", "PREDICT", warnings)
+    predict = _build(PredictSection, raw.get("PREDICT", {}), "[PREDICT]", "PREDICT", warnings, components=component_keys["PREDICT"])
     segment = _build(SegmentSection, raw.get("SEGMENT", {}), "[SEGMENT]", "SEGMENT", warnings)
     expl = _build_expl(raw.get("EXPL", {}), warnings)
     report = _build(ReportSection, raw["REPORT"], "[REPORT]", "REPORT", warnings) if "REPORT" in raw else None
     return Config(exp=exp, data=data, databases=tuple(dbs), feats=feats, model=model, plot=plot, predict=predict, segment=segment, expl=expl, report=report,
                   other_sections=tuple((k, tuple(v.items())) for k, v in others.items()),
+                  component_keys=tuple((s, tuple(items.items())) for s, items in component_keys.items() if items),
                   source=source, path=path, warnings=tuple(warnings))
 
 

@@ -30,7 +30,7 @@ NOT_IMPLEMENTED: dict[str, frozenset[str]] = {
     ),
     "FEATS": frozenset(
         {"balancing", "balancing_random_state", "store_format", "print_feats", "needs_feature_extraction",
-         "import_file", "import_files_append", "os.features", "praat.features"}
+         "import_file", "import_files_append", "os.features"}
     ),
     "MODEL": frozenset(
         {"gamma", "GMM_components", "GMM_covariance_type", "eval_metric", "validation_split", "k_fold_cross",
@@ -53,3 +53,8 @@ NOT_IMPLEMENTED_PREFIXES: dict[str, tuple[str, ...]] = {
               "size", "assignments", "with_os"),
     "MODEL": ("adm.", "scheduler.", "focal."),
 }
+
+
+def ignored_keys(section: str) -> frozenset[str]:
+    """Lower-cased keys (and key prefixes ending in '.' or '_') of a section that are accepted with a warning."""
+    return frozenset({k.lower() for k in NOT_IMPLEMENTED.get(section, ())} | {p.lower() for p in NOT_IMPLEMENTED_PREFIXES.get(section, ())})

@@ -10,22 +10,28 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
-def key(default: Any, help: str, *, aliases: tuple[str, ...] = (), choices: tuple[str, ...] = ()) -> Any:
-    """Declare one INI key: its default, meaning, alias spellings and allowed values."""
+def key(default: Any, help: str, *, aliases: tuple[str, ...] = (), choices: tuple[str, ...] = (), path: bool = False,
+        secret: bool = False, hashed: bool = True, check: Any = None) -> Any:
+    """Declare one INI key: its default, meaning, alias spellings and allowed values.
+
+    ``path``: environment variables are expanded. ``secret``: a token or password, never part of a hash.
+    ``hashed=False``: does not change results (a device, a batch size), so it stays out of cache keys.
+    ``check(value, where)``: raises ConfigError for a value of the right type that is still wrong.
+    """
+    metadata = {"help": help, "aliases": aliases, "choices": choices, "path": path, "secret": secret, "hashed": hashed, "check": check}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help, "aliases": aliases, "choices": choices})
-    return field(default=default, metadata={"help": help, "aliases": aliases, "choices": choices})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 SCALERS = ("standard", "robust", "minmax", "speaker")
-OPENSMILE_SETS = ("eGeMAPSv02", "ComParE_2016", "GeMAPSv01b", "eGeMAPSv01b", "GeMAPSv01a", "eGeMAPSv01a", "emobase")
 
 
 @dataclass(frozen=True)
 class ExpSection:
     """[EXP]: the experiment and its workspace."""
 
-    root: str = key("./results", "Workspace folder: Parquet tables, the DuckDB catalog and one folder per experiment.")
+    root: str = key("./results", "Workspace folder: Parquet tables, the DuckDB catalog and one folder per experiment.", path=True)
     name: str = key("", "Experiment name (default: the INI file's name without .ini).")
     type: str = key("", "classification or regression (default: the task of [MODEL] type).", choices=("classification", "regression"))
     runs: int = key(1, "Repetitions with different seeds (seed, seed+1, ...); all are stored, the best on dev is saved.")
@@ -33,7 +39,7 @@ class ExpSection:
     traindevtest: bool = key(False, "Split off a speaker-disjoint dev set for model selection (else held-out training speakers select).")
     seed: int = key(42, "Seed of splits, models and bootstrap resampling.", aliases=("random_seed",))
     save: bool = key(True, "Save the best model with its scaler, encoder and feature spec for later reuse.")
-    save_test: str = key("", "Also write the test predictions to this CSV path.")
+    save_test: str = key("", "Also write the test predictions to this CSV path.", path=True)
     sample_selection: str = key("all", "Split that data-only modules act on: all, train or test.", choices=("all", "train", "test"))
     no_warnings: bool = key(False, "Hide warnings on the console (they still go to the log file).")
 
@@ -42,12 +48,12 @@ class ExpSection:
 class DatabaseSection:
     """[DATA] <db>.<key>: one database."""
 
-    path: str = key("", "<db> = path of the CSV file or audformat folder.")
+    path: str = key("", "<db> = path of the CSV file or audformat folder.", path=True)
     type: str = key("", "csv or audformat (default: csv when the path ends in .csv).", choices=("csv", "audformat"))
     absolute_path: bool | None = key(
         None, "CSV paths: True = relative to the working folder, False or unset = relative to the CSV's folder (+audio_path); absolute paths stay."
     )
-    audio_path: str = key("", "Folder prefix joined to every relative file path (relative to the CSV's folder).")
+    audio_path: str = key("", "Folder prefix joined to every relative file path (relative to the CSV's folder).", path=True)
     colnames: dict = key({}, "Rename columns, e.g. {'sex': 'gender', 'path': 'file'}.")
     mapping: dict = key({}, "Map labels, e.g. {'anger': 'angry'} or {'sad, bored': 'negative'}; unmapped labels are kept.")
     label: str = key("", "Name of the target column in this database (default: [DATA] target).")
@@ -94,48 +100,34 @@ class DataSection:
 
 @dataclass(frozen=True)
 class FeatsSection:
-    """[FEATS]: feature extractors, content-addressed in the catalog."""
+    """[FEATS]: what every extractor shares. Each extractor's own keys (``os.set``, ``wav2vec2.layer``, ...) are declared
+    by the extractor (see the tables below)."""
 
-    type: list = key(["os"], "Extractors, concatenated column-wise: os (openSMILE).")
-    set: str = key("eGeMAPSv02", "openSMILE feature set.", choices=OPENSMILE_SETS)
-    level: str = key("functionals", "openSMILE level: functionals, or lld (frame values pooled to mean and std per sample).", choices=("functionals", "lld"))
+    type: list = key(["os"], "Extractors, concatenated column-wise (see the extractor tables below for names and keys).")
     features: list = key([], "Keep only these feature columns.")
     scale: str = key(
         "", "Feature scaling, fitted on training data only; speaker = z-score per speaker from that speaker's own samples.", choices=SCALERS
     )
     fail_threshold: float = key(0.5, "Abort when more than this fraction of files fail extraction (failures are recorded in `rejects`).")
-    workers: int = key(0, "Parallel extraction processes (0 = all cores).", aliases=("n_jobs",))
+    workers: int = key(0, "Parallel extraction processes for per-file extractors (0 = all cores).", aliases=("n_jobs",))
     nan_strategy: str = key("zero", "Missing feature values: zero, mean or median (of training data).", choices=("zero", "mean", "median"))
+    device: str = key("", "Device of model-based extractors: cpu, cuda or cuda:N (default: [MODEL] device); cuda without a GPU falls back "
+                      "to cpu with one warning.")
+    batch_size: int = key(8, "Files per batch for model-based extractors (sorted by length, padded with attention masks).")
     no_reuse: bool = key(False, "Accepted for nkululeko INIs; caches are keyed by content, so there is nothing stale to reuse.")
 
 
 @dataclass(frozen=True)
 class ModelSection:
-    """[MODEL]: the model family and its hyper-parameters."""
+    """[MODEL]: the model type and what every model shares. Each model's own keys (``C_val``, ``layers``, ...) are
+    declared by the model (see the model tables below)."""
 
     type: str = key("", "Model: svm, svr, knn, knn_reg, tree, tree_reg, bayes, log_reg, lin_reg, xgb, xgr, mlp, mlp_reg.")
-    C_val: float = key(1.0, "SVM/SVR/log_reg regularisation C.", aliases=("c_val",))
-    kernel: str = key("rbf", "SVM/SVR kernel.", choices=("rbf", "linear", "poly", "sigmoid"))
-    K_val: int = key(5, "KNN neighbours.", aliases=("k_val",))
-    KNN_weights: str = key("uniform", "KNN weighting: uniform or distance.", aliases=("knn_weights", "weights"), choices=("uniform", "distance"))
-    n_estimators: int = key(100, "Boosting rounds for xgb/xgr (LightGBM).")
-    max_depth: int = key(6, "Tree depth for xgb/xgr.")
-    subsample: float = key(1.0, "Row subsampling for xgb/xgr.")
-    colsample_bytree: float = key(1.0, "Column subsampling for xgb/xgr.")
-    early_stopping_rounds: int = key(0, "xgb/xgr early stopping on the dev split (0 = off).")
-    learning_rate: float = key(0.0, "Learning rate (default 0.0001 for mlp, 0.1 for xgb/xgr).")
     class_weight: bool = key(False, "Weight classes inversely to their frequency.")
     logo: int = key(0, "Speaker-grouped cross-validation with N folds over train+test (N = number of speakers: leave-one-speaker-out).")
-    layers: Any = key([], "mlp hidden layer sizes, in order, e.g. [64, 16] or {'l1': 64, 'l2': 16}.")
-    drop: Any = key(0.0, "mlp dropout (one value or one per layer).")
-    activation: str = key("relu", "mlp activation.", choices=("relu", "tanh", "sigmoid", "leaky_relu"))
-    batch_size: int = key(8, "mlp batch size.")
-    optimizer: str = key("adamw", "mlp optimizer.", choices=("adamw", "adam", "sgd"))
-    loss: str = key("", "mlp loss: cross (classification), mse or mae (regression).", choices=("cross", "mse", "mae"))
-    patience: int = key(0, "mlp early stopping after N epochs without dev improvement (0 = off).")
-    device: str = key("cpu", "Device for torch models: cpu or cuda.")
-    hf_token: str = key("", "Hugging Face token for pyannote models (nkl segment, the speaker target); default $HF_TOKEN.")
-    n_jobs: int = key(1, "Threads inside one model (LightGBM).")
+    device: str = key("cpu", "Device for torch models (and the default of [FEATS] and [PREDICT] device): cpu or cuda.", hashed=False)
+    hf_token: str = key("", "Hugging Face token for pyannote models (nkl segment, the speaker target); default $HF_TOKEN.", secret=True)
+    n_jobs: int = key(1, "Threads inside one model (LightGBM).", hashed=False)
     measure: str = key(
         "", "Selection metric on dev (default uar for classification, mse for regression).", choices=("uar", "accuracy", "mse", "mae", "ccc", "pcc")
     )
@@ -163,7 +155,8 @@ def field_meta(section: type) -> dict[str, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class PredictSection:
-    """[PREDICT]: what `nkl predict` estimates for every sample (est_<target> columns in `estimates`)."""
+    """[PREDICT]: what `nkl predict` estimates for every sample (est_<target> columns in `estimates`). Each target's own
+    keys (``agender.model``, ``speaker.method``, ...) are declared by its predictor (see the tables below)."""
 
     targets: list = key([], "Targets to estimate, e.g. ['snr', 'mos'] (see `nkl predict --help`).")
     sample_selection: str = key("all", "Samples to estimate: all, or the train or test split of the experiment.", choices=("all", "train", "test"))
@@ -171,26 +164,6 @@ class PredictSection:
     fail_threshold: float = key(0.5, "Abort when more than this fraction of files fail.")
     device: str = key("", "Device for model-based predictors: cpu, cuda or cuda:N (default: [MODEL] device, else cpu).", aliases=("model.device",))
     batch_size: int = key(8, "Files per batch for model-based predictors (padded, with attention masks; one model copy in the main process).")
-    agender_model: str = key("", "agender: hub id or local folder of the wav2vec2 age/gender model (default audeering/wav2vec2-large-robust-24-ft-age-gender).",
-                             aliases=("agender.model",))
-    emotion_dims_model: str = key("", "emotion_dims: hub id or local folder of the wav2vec2 dimensional emotion model "
-                                  "(default audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim).", aliases=("emotion_dims.model",))
-    squim_model: str = key("", "squim (pesq, stoi, sdr): local squim_objective_dns2020.pth or a URL (default: torchaudio's SQUIM_OBJECTIVE weights, "
-                           "from the torch hub cache or downloaded once).", aliases=("squim.model",))
-    mos_squim_model: str = key("", "mos_squim: local squim_subjective_bvcc_daps.pth or a URL (default: torchaudio's SQUIM_SUBJECTIVE weights, "
-                               "from the torch hub cache or downloaded once).", aliases=("mos_squim.model", "squim_subjective.model"))
-    mos_squim_reference: str = key("", "mos_squim: a clean speech recording (another speaker and text) that every sample is compared with; "
-                                   "required for mos_squim.", aliases=("mos_squim.reference", "squim_subjective.reference"))
-    speaker_method: str = key("resemblyzer", "speaker: embeddings per file from resemblyzer (offline, weights in the wheel) or pyannote "
-                              "(a speaker-diarization pipeline; the dominant speaker of each file).", aliases=("speaker.method",),
-                              choices=("resemblyzer", "pyannote"))
-    speaker_pipeline: str = key("", "speaker (pyannote): local pipeline folder (config.yaml), a config.yaml file, or a hub id "
-                                "(default pyannote/speaker-diarization-community-1; hub ids need [MODEL] hf_token).", aliases=("speaker.pipeline",))
-    speaker_num_speakers: int = key(0, "speaker: number of speakers among the selected samples when known (0 = cut the clustering at speaker.threshold).",
-                                    aliases=("speaker.num_speakers",))
-    speaker_threshold: float = key(0.35, "speaker: cosine distance at which clusters stop merging when num_speakers is 0 (average linkage).",
-                                   aliases=("speaker.threshold",))
-    speaker_hf_token: str = key("", "speaker (pyannote): Hugging Face token (default: [MODEL] hf_token, else $HF_TOKEN).", aliases=("speaker.hf_token",))
 
 
 @dataclass(frozen=True)
@@ -254,7 +227,7 @@ class ReportSection:
     title: str = key("", "Report title (default: the experiment name).")
     author: str = key("", "Author shown under the title.")
     format: str = key("both", "pdf, html or both.", choices=("pdf", "html", "both"))
-    template: str = key("", "A Quarto template (.qmd) to fill instead of the built-in reports/experiment.qmd (copy it and edit).")
+    template: str = key("", "A Quarto template (.qmd) to fill instead of the built-in reports/experiment.qmd (copy it and edit).", path=True)
     engine: str = key("auto", "auto (quarto when on PATH, else Pandoc + Typst), quarto, or pandoc.", choices=("auto", "quarto", "pandoc"))
     show: bool = key(False, "Accepted for nkululeko INIs; nkl always prints where the report was written.")
     fresh: bool = key(False, "Accepted for nkululeko INIs; nkl builds every report afresh from the catalog.")

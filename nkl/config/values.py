@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
-import difflib
 import os
 import re
 from typing import Any
 
+from nkl.choices import did_you_mean
 from nkl.errors import ConfigError
+
+__all__ = ["check_choice", "coerce", "did_you_mean", "expand_env", "parse_literal"]
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", "none", ""}
@@ -30,13 +32,6 @@ def parse_literal(raw: str) -> Any:
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
             return text[1:-1]
         return text
-
-
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    """A "; did you mean 'x'?" suffix, or an empty string when nothing is close."""
-    lowered = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return f"; did you mean '{lowered[close[0]]}'?" if close else ""
 
 
 def coerce(value: Any, type_name: str, where: str) -> Any:

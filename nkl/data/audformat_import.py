@@ -9,7 +9,6 @@ database itself puts a row in (``split_strategy`` ``specified`` or ``database``)
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import warnings
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from nkl.choices import did_you_mean
 from nkl.errors import DataError, MissingExtraError
 
 if TYPE_CHECKING:
@@ -95,19 +95,13 @@ def _load_database(name: str, path: str) -> Any:
         raise DataError(f"audformat database '{name}' at {folder} cannot be loaded: {error}") from error
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """Return " did you mean 'x'?" for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" did you mean '{close[0]}'?" if close else ""
-
-
 def _check_table_ids(name: str, key: str, ids: Sequence[str], table_ids: list[str]) -> list[str]:
     """Return ``ids`` if every one is a table of the database, else raise naming the choices."""
     for tid in ids:
         if tid not in table_ids:
             raise DataError(
-                f"audformat database '{name}': table '{tid}' in {name}.{key} does not exist;"
-                f"{_did_you_mean(tid, table_ids)} tables: {', '.join(table_ids)}"
+                f"audformat database '{name}': table '{tid}' in {name}.{key} does not exist"
+                f"{did_you_mean(tid, table_ids) or ';'} tables: {', '.join(table_ids)}"
             )
     return list(ids)
 
@@ -163,8 +157,8 @@ def _label_tables(
         columns = sorted({c for tid in candidates for c in frames[tid].columns} - set(KEY))
         where = f"tables {', '.join(candidates)}" if db.target_tables else "any table"
         raise DataError(
-            f"audformat database '{name}': {_label_key(name, db)} column '{label}' is not in {where};"
-            f"{_did_you_mean(label, columns)} columns: {', '.join(columns) or '(none)'}"
+            f"audformat database '{name}': {_label_key(name, db)} column '{label}' is not in {where}"
+            f"{did_you_mean(label, columns) or ';'} columns: {', '.join(columns) or '(none)'}"
         )
     return found
 

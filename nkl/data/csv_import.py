@@ -6,8 +6,8 @@ from pathlib import Path
 
 import polars as pl
 
+from nkl.choices import did_you_mean
 from nkl.config.sections import DatabaseSection
-from nkl.config.values import did_you_mean
 from nkl.errors import DataError
 
 STANDARD = ("speaker", "gender", "age")

@@ -10,10 +10,10 @@ import polars as pl
 
 from nkl.audio.probe import AudioInfo, content_key, hash_file, probe
 from nkl.catalog.schemas import REJECTS, SAMPLES, check_schema
-from nkl.config.config import stable_hash
 from nkl.config.sections import DatabaseSection
 from nkl.context import RunContext
 from nkl.errors import AudioError
+from nkl.hashing import stable_hash
 
 
 def _read_rows(name: str, db: DatabaseSection, target: str) -> pl.DataFrame:

@@ -6,10 +6,11 @@ import random
 
 import polars as pl
 
-from nkl.config.config import Config, stable_hash
+from nkl.config.config import Config
 from nkl.config.sections import DatabaseSection
 from nkl.context import RunContext
 from nkl.errors import DataError
+from nkl.hashing import stable_hash
 
 
 def _match_speakers(stated: list, speakers: list[str], where: str) -> list[str]:

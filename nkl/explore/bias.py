@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from nkl.config.values import did_you_mean
+from nkl.choices import did_you_mean
 from nkl.explore.statistics import TestRow, chi_square, correlations, groups_test
 
 LEVELS = ("samples", "speakers")

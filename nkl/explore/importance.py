@@ -48,7 +48,7 @@ class Importance:
 
 def feature_data(ctx: RunContext, config: Config, df: pl.DataFrame, target: str, task: str) -> FeatureData:
     """Features of the explored samples (extracted now if the catalog lacks them)."""
-    extractors = build_extractors(config.feats)
+    extractors = build_extractors(config)
     for ext in extractors:
         ensure_features(ctx, ext, df, workers=config.feats.workers, fail_threshold=config.feats.fail_threshold)
     keep = ["sample", "speaker", "split", "content_key"] + (["gender"] if "gender" in df.columns else [])

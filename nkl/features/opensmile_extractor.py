@@ -2,29 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
 import numpy as np
 
-from nkl.config.sections import FeatsSection
+from nkl.config.sections import key
 from nkl.features.registry import Extractor
+
+OPENSMILE_SETS = ("eGeMAPSv02", "ComParE_2016", "GeMAPSv01b", "eGeMAPSv01b", "GeMAPSv01a", "eGeMAPSv01a", "emobase")
+
+
+@dataclass(frozen=True)
+class OpenSmileSettings:
+    """[FEATS] keys of ``os``."""
+
+    set: str = key("eGeMAPSv02", "openSMILE feature set.", aliases=("set",), choices=OPENSMILE_SETS)
+    level: str = key("functionals", "functionals, or lld (frame values pooled to mean and std per sample).", aliases=("level",),
+                     choices=("functionals", "lld"))
 
 
 class OpenSmileExtractor(Extractor):
     """openSMILE through the ``opensmile`` package; ``level = lld`` pools frames to mean and std."""
 
     name = "os"
+    Settings = OpenSmileSettings
+    key_prefix = "os"
     sample_rate = None  # openSMILE's sets work at any rate; the native rate matches nkululeko's features
     min_duration = 0.02
+    source = "openSMILE (in the opensmile wheel)"
 
-    def __init__(self, feats: FeatsSection) -> None:
-        self.feature_set = feats.set
-        self.level = feats.level
+    def __init__(self, settings: OpenSmileSettings | None = None, **common: Any) -> None:
+        super().__init__(settings, **common)
         self._smile: Any = None
 
-    def params(self) -> dict[str, Any]:
-        return {"set": self.feature_set, "level": self.level}
+    @property
+    def feature_set(self) -> str:
+        return self.settings.set
+
+    @property
+    def level(self) -> str:
+        return self.settings.level
 
     def versions(self) -> dict[str, str]:
         return {"opensmile": version("opensmile")}

@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
 
+from nkl.config.components import NoSettings
+
 Task = Literal["classification", "regression"]
 TASKS: tuple[Task, ...] = ("classification", "regression")
 
@@ -77,6 +79,8 @@ class ModelSpec:
         build: Makes an unfitted estimator from the ``[MODEL]`` params dict and a seed.
         extra: The pip extra the model needs (``"torch"``), or ``None`` for core dependencies.
         doc: One line for ``--help`` and error messages.
+        settings: The dataclass of the model's own ``[MODEL]`` keys (``C_val``, ``layers``, ...); only the
+            chosen model's settings enter the plan hash.
     """
 
     name: str
@@ -84,6 +88,12 @@ class ModelSpec:
     build: Callable[[Mapping[str, Any], int], Estimator]
     extra: str | None
     doc: str
+    settings: type = NoSettings
+    key_prefix: ClassVar[str] = ""  # nkululeko writes model keys bare: C_val, not svm.C_val
+
+    @property
+    def Settings(self) -> type:  # the component protocol's name (see nkl.config.components)
+        return self.settings
 
     def __post_init__(self) -> None:
         """Reject a task outside ``TASKS`` when the registry is built, not at fit time."""

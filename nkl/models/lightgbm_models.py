@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from nkl.config.sections import key
 from nkl.errors import ConfigError, ModelError
 from nkl.models._arrays import (
     class_codes,
@@ -201,6 +202,18 @@ def _builder(name: str, task: Task) -> Callable[[Mapping[str, Any], int], LightG
     return build
 
 
+@dataclass(frozen=True)
+class BoostingSettings:
+    """[MODEL] keys of xgb and xgr (gradient-boosted trees, LightGBM)."""
+
+    n_estimators: int = key(100, "Boosting rounds.")
+    max_depth: int = key(6, "Tree depth.")
+    learning_rate: float = key(0.1, "Shrinkage per round (XGBoost's default is 0.3).")
+    subsample: float = key(1.0, "Row subsampling.")
+    colsample_bytree: float = key(1.0, "Column subsampling.")
+    early_stopping_rounds: int = key(0, "Stop after N rounds without improvement on the dev split (0 = off).")
+
+
 SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         "xgb",
@@ -208,6 +221,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _builder("xgb", "classification"),
         None,
         "Gradient-boosted trees classifier (LightGBM; learning_rate default 0.1, not XGBoost's 0.3)",
+        BoostingSettings,
     ),
     ModelSpec(
         "xgr",
@@ -215,5 +229,6 @@ SPECS: tuple[ModelSpec, ...] = (
         _builder("xgr", "regression"),
         None,
         "Gradient-boosted trees regressor (LightGBM; learning_rate default 0.1, not XGBoost's 0.3)",
+        BoostingSettings,
     ),
 )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
+from nkl.config.sections import key
 from nkl.errors import ConfigError, MissingExtraError, ModelError
 from nkl.models._arrays import (
     balanced_sample_weight,
@@ -427,6 +428,20 @@ def _builder(name: str, task: Task) -> Callable[[Mapping[str, Any], int], MLPMod
     return build
 
 
+@dataclass(frozen=True)
+class MlpSettings:
+    """[MODEL] keys of mlp and mlp_reg."""
+
+    layers: Any = key([64, 16], "Hidden layer sizes, in order, e.g. [64, 16] or {'l1': 64, 'l2': 16}.")
+    drop: Any = key(0.0, "Dropout (one value or one per layer).")
+    activation: str = key("relu", "Activation.", choices=ACTIVATIONS)
+    batch_size: int = key(8, "Batch size.")
+    optimizer: str = key("adamw", "Optimizer.", choices=OPTIMIZERS)
+    loss: str = key("", "Loss: cross (classification; the default), mse (the regression default) or mae.", choices=("cross", "mse", "mae"))
+    learning_rate: float = key(0.0001, "Learning rate.")
+    patience: int = key(0, "Early stopping after N epochs without dev improvement (0 = off).")
+
+
 SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         "mlp",
@@ -434,6 +449,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _builder("mlp", "classification"),
         "torch",
         "Multi-layer perceptron classifier (layers, drop, epochs, patience); dev-best epoch kept",
+        MlpSettings,
     ),
     ModelSpec(
         "mlp_reg",
@@ -441,5 +457,6 @@ SPECS: tuple[ModelSpec, ...] = (
         _builder("mlp_reg", "regression"),
         "torch",
         "Multi-layer perceptron regressor (MSE or MAE loss); dev-best epoch kept",
+        MlpSettings,
     ),
 )

@@ -7,16 +7,19 @@ LightGBM, torch) only inside ``build``/``fit``/``load``, so importing the regist
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+from nkl.config.components import assign_keys, build_settings
 from nkl.errors import ConfigError
 from nkl.models import lightgbm_models, mlp, sklearn_models
 from nkl.models.base import Estimator, ModelSpec
 
-__all__ = ["FAMILY_LOADERS", "MODELS", "Estimator", "ModelSpec", "get_model_spec"]
+__all__ = ["FAMILY_LOADERS", "MODELS", "Estimator", "ModelSpec", "get_model_spec", "model_settings"]
 
 FAMILY_MODULES: tuple[ModuleType, ...] = (sklearn_models, lightgbm_models, mlp)
 
@@ -52,3 +55,15 @@ def get_model_spec(name: str) -> ModelSpec:
     close.sort(key=lambda c: (-difflib.SequenceMatcher(None, str(name), c).ratio(), c))
     hint = "; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else "."
     raise ConfigError(f"Unknown model type {name!r} in [MODEL] type{hint} Choices: {choices}")
+
+
+def model_settings(config: Any) -> tuple[Any, list[str]]:
+    """The chosen model's own settings from ``[MODEL]``, and warnings for keys of other models (ignored)."""
+    from nkl.config.nkululeko_keys import ignored_keys
+    from nkl.config.sections import ModelSection
+
+    spec = get_model_spec(config.model.type)
+    common = tuple(f.name for f in dataclasses.fields(ModelSection))
+    per_model, warnings = assign_keys("MODEL", config.component_items("MODEL"), [(spec.name, spec)], list(MODELS.items()),
+                                      ignored=ignored_keys("MODEL"), common=common)
+    return build_settings(spec.settings, per_model[spec.name], "", "[MODEL]"), warnings

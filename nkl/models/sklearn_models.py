@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from nkl.config.sections import key
 from nkl.errors import ConfigError, ModelError
 from nkl.models._arrays import (
     balanced_sample_weight,
@@ -345,6 +346,29 @@ def _builder(name: str, task: Task) -> Callable[[Mapping[str, Any], int], Sklear
     return build
 
 
+@dataclass(frozen=True)
+class SvmSettings:
+    """[MODEL] keys of svm and svr."""
+
+    C_val: float = key(1.0, "Regularisation C.", aliases=("c_val",))
+    kernel: str = key("rbf", "Kernel.", choices=SVM_KERNELS)
+
+
+@dataclass(frozen=True)
+class KnnSettings:
+    """[MODEL] keys of knn and knn_reg."""
+
+    K_val: int = key(5, "Neighbours.", aliases=("k_val",))
+    KNN_weights: str = key("uniform", "Weighting: uniform or distance.", aliases=("knn_weights", "weights"), choices=KNN_WEIGHTS)
+
+
+@dataclass(frozen=True)
+class LogRegSettings:
+    """[MODEL] keys of log_reg."""
+
+    C_val: float = key(1.0, "Inverse regularisation strength C.", aliases=("c_val",))
+
+
 SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         "svm",
@@ -352,6 +376,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _builder("svm", "classification"),
         None,
         "Support vector classifier (C_val, kernel); probabilities Platt-calibrated by 5-fold CV",
+        SvmSettings,
     ),
     ModelSpec(
         "svr",
@@ -359,6 +384,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _builder("svr", "regression"),
         None,
         "Support vector regressor (C_val, kernel)",
+        SvmSettings,
     ),
     ModelSpec(
         "knn",
@@ -366,6 +392,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _builder("knn", "classification"),
         None,
         "k-nearest-neighbour classifier (K_val, KNN_weights)",
+        KnnSettings,
     ),
     ModelSpec(
         "knn_reg",
@@ -373,6 +400,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _builder("knn_reg", "regression"),
         None,
         "k-nearest-neighbour regressor (K_val, KNN_weights)",
+        KnnSettings,
     ),
     ModelSpec(
         "tree",
@@ -401,6 +429,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _builder("log_reg", "classification"),
         None,
         "Logistic regression (C_val), max_iter 1000",
+        LogRegSettings,
     ),
     ModelSpec(
         "lin_reg",

@@ -18,7 +18,7 @@ from nkl.config.config import Config
 from nkl.errors import ModelError
 from nkl.features.scaling import FeatureScaler
 from nkl.models.base import Estimator
-from nkl.models.registry import get_model_spec
+from nkl.models.registry import get_model_spec, model_settings
 
 SELECTING_MODELS = ("mlp", "mlp_reg")
 
@@ -46,22 +46,24 @@ class FittedModel:
 
 
 def model_params(config: Config) -> dict[str, Any]:
-    """The [MODEL] keys as the model families read them (unset keys left out so family defaults apply)."""
-    params = dataclasses.asdict(config.model)
+    """The shared [MODEL] keys and the chosen model's own keys, as the model families read them.
+
+    Keys left at 0 or empty that mean "off" or "the family's default" are left out (early stopping, patience, loss).
+    """
+    settings, _ = model_settings(config)
+    params = {k: v for k, v in dataclasses.asdict(config.model).items() if k != "hf_token"}
+    params.update(dataclasses.asdict(settings))
     params["epochs"] = config.exp.epochs
-    for unset_zero in ("learning_rate", "early_stopping_rounds", "patience"):
-        if not params.get(unset_zero):
-            params.pop(unset_zero, None)
-    if not params.get("loss"):
-        params.pop("loss", None)
-    if config.model.type in SELECTING_MODELS and not params.get("layers"):
-        params["layers"] = [64, 16]
+    for unset in ("early_stopping_rounds", "patience", "loss"):
+        if not params.get(unset):
+            params.pop(unset, None)
     return params
 
 
 def _needs_dev(config: Config) -> bool:
-    m = config.model
-    return (m.type in SELECTING_MODELS and (config.exp.epochs > 1 or m.patience > 0)) or m.early_stopping_rounds > 0
+    params = model_params(config)
+    return ((config.model.type in SELECTING_MODELS and (config.exp.epochs > 1 or params.get("patience", 0) > 0))
+            or params.get("early_stopping_rounds", 0) > 0)
 
 
 def _inner_dev(design: Design, train_rows: np.ndarray, seed: int, percent: float = 20.0) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -14,19 +13,21 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from nkl.catalog.schemas import RUNS, SPLITS, check_schema
+from nkl.catalog.schemas import RUNS, check_schema
 from nkl.catalog.store import write_text
-from nkl.config.config import stable_hash
-from nkl.config.values import did_you_mean
+from nkl.choices import did_you_mean
 from nkl.context import RunContext
-from nkl.data import assign_splits, load_databases, prepare_target
+from nkl.data import load_databases, prepare_target
 from nkl.errors import ConfigError
 from nkl.evaluate.results import best_run, evaluation_split, result_plots, results_table
-from nkl.features.cache import ExtractionReport, ensure_features, join_features
+from nkl.features.cache import ExtractionReport, join_features
+from nkl.features.registry import manifest_feats
+from nkl.hashing import stable_hash
 from nkl.models.bundle import ModelBundle
-from nkl.models.train import Design, fit_and_predict
+from nkl.models.train import Design
 from nkl.plan.plan import Plan
 from nkl.plan.prewarm import start_prewarm
+from nkl.plan.stages import RunState, new_state
 
 PACKAGES = ("nkl", "polars", "duckdb", "numpy", "scikit-learn", "lightgbm", "opensmile", "torch")
 
@@ -72,7 +73,7 @@ def select_samples(ctx: RunContext, plan: Plan) -> pl.DataFrame:
     return prepare_target(ctx, c, df, plan.task)
 
 
-def _feature_matrix(ctx: RunContext, plan: Plan, splits: pl.DataFrame) -> Design:
+def feature_matrix(ctx: RunContext, plan: Plan, splits: pl.DataFrame) -> Design:
     c = plan.config
     frame = splits.select("sample", "split", "speaker", "database", "content_key", pl.col(c.data.target).alias("truth"))
     frame, columns = join_features(ctx, plan.extractors, frame)
@@ -128,10 +129,8 @@ def stored_predictions(predictions: pl.DataFrame, task: str) -> pl.DataFrame:
 
 
 def plan_hash(plan: Plan, split_hash: str) -> str:
-    """Key of the fit and evaluate steps: everything they depend on (including library versions), nothing else."""
-    c = plan.config
-    return stable_hash([split_hash, [e.spec_hash for e in plan.extractors], c.feats.features, c.feats.scale, c.feats.nan_strategy,
-                        c.model, c.exp.runs, c.exp.epochs, c.exp.seed, plan.task, c.data.labels, c.exp.save, package_versions()])
+    """Key of the fit and evaluate steps: the split, the chosen components' settings and the library versions, nothing else."""
+    return stable_hash([split_hash, plan.hash_inputs(), package_versions()])
 
 
 def cached_result(ctx: RunContext, plan: Plan, key: str) -> RunResult | None:
@@ -147,7 +146,7 @@ def cached_result(ctx: RunContext, plan: Plan, key: str) -> RunResult | None:
     return RunResult(name, plan.task, results, int(done["best_run"][-1]), cached=True)
 
 
-def _record_run(ctx: RunContext, plan: Plan, row: dict) -> None:
+def record_run(ctx: RunContext, plan: Plan, row: dict) -> None:
     ws, name = ctx.workspace, plan.name
     part = ws.part_path("runs", name)
     new = check_schema(pl.DataFrame([row], schema=RUNS), RUNS, "runs")
@@ -169,87 +168,73 @@ def _attach_log(ctx: RunContext, folder: Path) -> tuple[logging.Handler, Path]:
     return handler, path
 
 
-def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunResult:
-    """Run every step that the catalog does not already hold; return this experiment's results."""
+def finish_run(ctx: RunContext, plan: Plan, state: RunState) -> None:
+    """Results with CIs, predictions, plots and the saved model of a fitted plan; the run marked done."""
     c, ws, name = plan.config, ctx.workspace, plan.name
-    folder = ws.experiment_dir(name)
-    handler, log_path = _attach_log(ctx, folder)
-    started, start_time = time.monotonic(), datetime.now(UTC)
-    run_id = f"{start_time:%Y%m%dT%H%M%S%f}"
+    design, predictions = state.design, state.predictions
+    results = results_table(name, plan.task, predictions, design.labels, c.exp.seed)
+    best = best_run(results, plan.task, c.model.measure)
+    ctx.log.debug("metrics with bootstrap CIs after %.2f s", time.monotonic() - state.started)
+    ws.write_part("predictions", name, stored_predictions(predictions, plan.task))
+    ws.write_part("results", name, results)
+    plots = result_plots(state.folder / "plots", name, plan.task, predictions, results, design.labels, best, c.plot.titles)
+    ctx.log.debug("plots written after %.2f s", time.monotonic() - state.started)
+    if c.exp.save:
+        model = state.fitted[best]
+        ModelBundle(model.estimator, model.scaler, {
+            "experiment": name, "task": plan.task, "target": c.data.target, "labels": design.labels,
+            "columns": design.columns, "extractors": [e.spec() for e in plan.extractors],
+            "feats": manifest_feats(c, plan.extractors),
+            "config_hash": c.hash, "plan_hash": state.plan_hash, "split_hash": state.split_hash, "run": best, "info": model.info,
+        }).save(state.folder / "model")
+    ctx.log.debug("model saved after %.2f s", time.monotonic() - state.started)
+    if c.exp.save_test:
+        test = predictions.filter((pl.col("run") == best) & (pl.col("split") == evaluation_split(predictions)))
+        Path(c.exp.save_test).parent.mkdir(parents=True, exist_ok=True)
+        test.write_csv(c.exp.save_test)
+    record_run(ctx, plan, {**state.base_row, "duration_s": time.monotonic() - state.started, "status": "done", "best_run": best})
+    state.result = RunResult(name, plan.task, results, best, cached=False, plots=plots, labels=design.labels)
+
+
+def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunResult:
+    """Run every stage of the plan, each skipping what the catalog already holds; return this experiment's results."""
+    c, ws, name = plan.config, ctx.workspace, plan.name
+    state = new_state()
+    state.workers = workers
+    state.folder = ws.experiment_dir(name)
+    handler, log_path = _attach_log(ctx, state.folder)
+    warming: list = []
+
+    def prewarm() -> None:
+        if not warming:
+            warming.append(start_prewarm(c, plan.task))
+
+    state.on_work = prewarm
     try:
-        for warning in c.warnings:
+        for warning in plan.warnings:
             ctx.log.warning(warning)
         ctx.log.debug("config %s:\n%s", c.hash, c.source or c.to_ini())
-        write_text(c.source or c.to_ini(), folder / "config.ini")
-        selected = select_samples(ctx, plan)
-        splits, split_hash = assign_splits(ctx, c, selected)
-        split_rows = check_schema(splits.select("sample", "split").with_columns(
-            experiment=pl.lit(name), split_hash=pl.lit(split_hash)), SPLITS, "splits").select(list(SPLITS))
-        ws.write_part("splits", name, split_rows)
-        counts = dict(splits["split"].value_counts().iter_rows())
-        ctx.log.info("%s: %d samples (%s), split %s", name, splits.height,
-                     ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), split_hash)
-        warming: list = []
-
-        def prewarm() -> None:
-            if not warming:
-                warming.append(start_prewarm(c, plan.task))
-
-        reports = [ensure_features(ctx, ext, splits, workers=workers if workers is not None else c.feats.workers,
-                                   fail_threshold=c.feats.fail_threshold, on_work=prewarm) for ext in plan.extractors]
-        ctx.log.debug("features ready after %.2f s", time.monotonic() - started)
-        for thread in warming:
-            thread.join()
-        ctx.log.debug("warm-up joined after %.2f s", time.monotonic() - started)
-        rejected = count_rejects(ctx, plan, splits)
-        key = plan_hash(plan, split_hash)
-        cached = cached_result(ctx, plan, key)
-        if cached is not None:
-            ctx.log.info("%s: fit and evaluation unchanged since the last run (plan %s); nothing to recompute", name, key)
-            cached.extraction, cached.log_file, cached.n_samples, cached.rejected = reports, log_path, counts, rejected
-            return cached
-        base_row = {"experiment": name, "run_id": run_id, "config_text": c.source or c.to_ini(), "config_hash": c.hash,
-                    "plan_hash": key, "split_hash": split_hash,
-                    "feature_spec": json.dumps([e.spec() for e in plan.extractors], sort_keys=True),
-                    "versions": json.dumps(package_versions(), sort_keys=True), "seed": c.exp.seed,
-                    "start": start_time, "duration_s": None, "status": "running", "best_run": None}
-        _record_run(ctx, plan, base_row)
-        design = _feature_matrix(ctx, plan, splits)
-        ctx.log.debug("feature matrix %s ready after %.2f s", design.X.shape, time.monotonic() - started)
-        predictions, fitted = fit_and_predict(c, design, ctx.log, ctx.progress)
-        ctx.log.debug("trained after %.2f s", time.monotonic() - started)
-        predictions = predictions.with_columns(experiment=pl.lit(name)).select("experiment", pl.exclude("experiment"))
-        results = results_table(name, plan.task, predictions, design.labels, c.exp.seed)
-        best = best_run(results, plan.task, c.model.measure)
-        ctx.log.debug("metrics with bootstrap CIs after %.2f s", time.monotonic() - started)
-        ws.write_part("predictions", name, stored_predictions(predictions, plan.task))
-        ws.write_part("results", name, results)
-        plots = result_plots(folder / "plots", name, plan.task, predictions, results, design.labels, best, c.plot.titles)
-        ctx.log.debug("plots written after %.2f s", time.monotonic() - started)
-        if c.exp.save:
-            model = fitted[best]
-            ModelBundle(model.estimator, model.scaler, {
-                "experiment": name, "task": plan.task, "target": c.data.target, "labels": design.labels,
-                "columns": design.columns, "extractors": [e.spec() for e in plan.extractors],
-                "feats": {"type": list(c.feats.type), "set": c.feats.set, "level": c.feats.level},
-                "config_hash": c.hash, "plan_hash": key, "split_hash": split_hash, "run": best, "info": model.info,
-            }).save(folder / "model")
-        ctx.log.debug("model saved after %.2f s", time.monotonic() - started)
-        if c.exp.save_test:
-            test = predictions.filter((pl.col("run") == best) & (pl.col("split") == evaluation_split(predictions)))
-            Path(c.exp.save_test).parent.mkdir(parents=True, exist_ok=True)
-            test.write_csv(c.exp.save_test)
-        _record_run(ctx, plan, {**base_row, "duration_s": time.monotonic() - started, "status": "done", "best_run": best})
-        return RunResult(name, plan.task, results, best, cached=False, extraction=reports, plots=plots,
-                         log_file=log_path, rejected=rejected, n_samples=counts, labels=design.labels)
+        write_text(c.source or c.to_ini(), state.folder / "config.ini")
+        for stage in plan.stages:
+            if stage.kind == "scale":  # the fit needs the libraries that the prewarm thread is loading
+                ctx.log.debug("features ready after %.2f s", time.monotonic() - state.started)
+                for thread in warming:
+                    thread.join()
+            stage.run(ctx, state)
+            if stage.kind == "scale" and state.cached is not None:
+                ctx.log.info("%s: fit and evaluation unchanged since the last run (plan %s); nothing to recompute", name, state.plan_hash)
+        result = state.cached if state.cached is not None else state.result
+        result.extraction, result.log_file, result.n_samples = state.reports, log_path, state.counts
+        result.rejected = count_rejects(ctx, plan, state.splits)
+        return result
     except BaseException as exc:
         ctx.log.debug("run failed: %r", exc)
         if ws.part_path("runs", name).exists():
             runs = pl.read_parquet(ws.part_path("runs", name))
-            if run_id in runs["run_id"].to_list():
-                row = runs.filter(pl.col("run_id") == run_id).row(0, named=True)
-                _record_run(ctx, plan, {**row, "duration_s": time.monotonic() - started,
-                                        "status": "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"})
+            if state.run_id in runs["run_id"].to_list():
+                row = runs.filter(pl.col("run_id") == state.run_id).row(0, named=True)
+                record_run(ctx, plan, {**row, "duration_s": time.monotonic() - state.started,
+                                       "status": "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"})
         raise
     finally:
         ctx.log.removeHandler(handler)

@@ -30,7 +30,7 @@ def _replace(obj: Any, section: str, changes: dict[str, Any]) -> Any:
     known = {f.name for f in dataclasses.fields(obj)}
     unknown = [k for k in changes if k not in known]
     if unknown:
-        from nkl.config.values import did_you_mean
+        from nkl.choices import did_you_mean
         from nkl.errors import ConfigError
 
         raise ConfigError(f"Unknown key '{unknown[0]}' for [{section}]{did_you_mean(unknown[0], sorted(known))}")
@@ -78,17 +78,18 @@ class Experiment:
         return self._with(data=_replace(self._config.data, "DATA", data_keys))
 
     def features(self, *types: str, **feats_keys: Any) -> Experiment:
-        """Feature extractors (``[FEATS] type``) and their keys."""
+        """Feature extractors (``[FEATS] type``) and their keys: shared ones (``workers=2``) or an extractor's own, spelled
+        as in the INI (``set="ComParE_2016"``, or ``**{"wav2vec2.layer": 2}``)."""
         changes = {"type": list(types)} if types else {}
-        return self._with(feats=_replace(self._config.feats, "FEATS", {**changes, **feats_keys}))
+        return Experiment(self._config.replace("feats", **changes, **feats_keys))
 
     def scale(self, method: str) -> Experiment:
         """Feature scaling fitted on training data: standard, robust, minmax or speaker."""
         return self._with(feats=_replace(self._config.feats, "FEATS", {"scale": method}))
 
     def fit(self, model: str, **model_keys: Any) -> Experiment:
-        """The model (``[MODEL] type``) and its hyper-parameters."""
-        return self._with(model=_replace(self._config.model, "MODEL", {"type": model, **model_keys}))
+        """The model (``[MODEL] type``) and its hyper-parameters (checked when the plan is built)."""
+        return Experiment(self._config.replace("model", type=model, **model_keys))
 
     def options(self, **exp_keys: Any) -> Experiment:
         """``[EXP]`` keys such as runs, epochs, seed, traindevtest."""

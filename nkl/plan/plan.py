@@ -1,25 +1,29 @@
 """The immutable experiment plan: load → filter → split → features → scale → fit → evaluate.
 
-A ``Plan`` is a validated ``Config`` seen as steps. Building one does no work; ``execute`` runs it and
-``explain`` prints the steps with what the catalog already holds for each.
+A ``Plan`` is a validated ``Config`` seen as stages. Building one does no work but checks everything that can
+be checked without audio: the model type and its keys, each extractor and its keys (a model folder that does
+not exist, a bad layer). ``execute`` runs the stages and ``explain`` asks the same stages what the catalog holds.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
+from nkl.config.components import settings_dict
 from nkl.config.config import Config
+from nkl.errors import ConfigError
 from nkl.features.registry import Extractor, build_extractors
-from nkl.models.registry import get_model_spec
+from nkl.models.registry import get_model_spec, model_settings
+from nkl.plan.stages import Stage, build_stages
 
+logger = logging.getLogger("nkl")
 
-@dataclass(frozen=True)
-class Step:
-    """One step of a plan: its kind and a one-line description of what it does."""
-
-    kind: str
-    detail: str
+# The old name of a stage, kept for code that imported it.
+Step = Stage
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,22 @@ class Plan:
     config: Config
 
     def __post_init__(self) -> None:
-        self.config.validate()
+        c = self.config
+        c.validate()
+        spec = get_model_spec(c.model.type)
+        if c.exp.type and spec.task != c.exp.type:
+            raise ConfigError(
+                f"[MODEL] type '{c.model.type}' is a {spec.task} model but [EXP] type is {c.exp.type}; "
+                "pick a matching model (e.g. svm/svr, xgb/xgr, mlp/mlp_reg)"
+            )
+        settings, warnings = model_settings(c)
+        from nkl.models.train import model_params
+
+        spec.build({**model_params(c), "epochs": 1}, 0)  # a bad layers, drop or choice fails now, before any extraction
+        extractors = build_extractors(c, warnings=warnings)  # unknown extractors, their keys and model paths fail now too
+        object.__setattr__(self, "_model_settings", settings)
+        object.__setattr__(self, "_warnings", tuple(warnings))
+        object.__setattr__(self, "_extractors", extractors)
 
     @property
     def name(self) -> str:
@@ -39,26 +58,38 @@ class Plan:
     def task(self) -> str:
         return self.config.exp.type or get_model_spec(self.config.model.type).task
 
-    @cached_property
-    def extractors(self) -> list[Extractor]:
-        return build_extractors(self.config.feats)
+    @property
+    def model_settings(self) -> Any:
+        """The chosen model's own settings (``C_val`` for svm, ``layers`` for mlp, ...)."""
+        return self._model_settings  # type: ignore[attr-defined]
 
     @property
-    def steps(self) -> tuple[Step, ...]:
+    def model_settings_dict(self) -> dict[str, Any]:
+        return settings_dict(self.model_settings)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The config's warnings and those of resolving the components' keys (keys of models or extractors not used)."""
+        return (*self.config.warnings, *self._warnings)  # type: ignore[attr-defined]
+
+    @property
+    def extractors(self) -> list[Extractor]:
+        return self._extractors  # type: ignore[attr-defined]
+
+    @cached_property
+    def stages(self) -> tuple[Stage, ...]:
+        return build_stages(self)
+
+    @property
+    def steps(self) -> tuple[Stage, ...]:
+        """The stages (the name used by the first API)."""
+        return self.stages
+
+    def hash_inputs(self) -> dict[str, Any]:
+        """What the fit and evaluation depend on besides the split and the library versions: only the chosen components."""
         c = self.config
-        steps = [Step("load", f"{name}: {db.type} {db.path}") for name, db in c.databases]
-        filters = [f"labels {c.data.labels}" if c.data.labels else "", f"filter {c.data.filter}" if c.data.filter else "",
-                   f"min {c.data.min_duration_of_sample} s" if c.data.min_duration_of_sample else "",
-                   f"max {c.data.max_duration_of_sample} s" if c.data.max_duration_of_sample else "",
-                   f"{c.data.limit_samples_per_speaker} per speaker" if c.data.limit_samples_per_speaker else ""]
-        steps.append(Step("filter", f"target {c.data.target} ({self.task}); " + (", ".join(f for f in filters if f) or "no filters")))
-        for name, db in c.databases:
-            strategy = db.split_strategy if isinstance(db.split_strategy, str) else f"test speakers {db.split_strategy}"
-            steps.append(Step("split", f"{name}: {strategy}{' + dev' if c.exp.traindevtest else ''} (seed {c.exp.seed})"))
-        for ext in self.extractors:
-            steps.append(Step("features", f"{ext.table} {ext.params()} spec {ext.spec_hash}"))
-        steps.append(Step("scale", f"{c.feats.scale or 'none'}, NaN → {c.feats.nan_strategy} (fitted on train)"))
-        cv = f", speaker-grouped {c.model.logo}-fold" if c.model.logo else ""
-        steps.append(Step("fit", f"{c.model.type}, {c.exp.runs} run(s){cv}"))
-        steps.append(Step("evaluate", "metrics with bootstrap 95 % CI, plots, best model saved" if c.exp.save else "metrics with bootstrap 95 % CI, plots"))
-        return tuple(steps)
+        model_common = {k: v for k, v in dataclasses.asdict(c.model).items() if k not in ("hf_token", "device", "n_jobs")}
+        return {"extractors": [e.spec_hash for e in self.extractors], "features": c.feats.features, "scale": c.feats.scale,
+                "nan_strategy": c.feats.nan_strategy, "model": model_common, "model_settings": self.model_settings_dict,
+                "runs": c.exp.runs, "epochs": c.exp.epochs, "seed": c.exp.seed, "task": self.task, "labels": c.data.labels,
+                "save": c.exp.save}

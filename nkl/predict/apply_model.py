@@ -12,11 +12,10 @@ import numpy as np
 import polars as pl
 
 from nkl.catalog.workspace import Workspace
-from nkl.config.sections import FeatsSection
 from nkl.context import RunContext
 from nkl.errors import ModelError
 from nkl.features.cache import ensure_features, join_features
-from nkl.features.registry import build_extractors
+from nkl.features.registry import extractors_from_manifest
 from nkl.models.bundle import ModelBundle
 from nkl.models.train import Design, FittedModel, predict_rows
 
@@ -36,8 +35,7 @@ def find_bundle(reference: str, workspace: Workspace) -> Path:
 def apply_bundle(ctx: RunContext, bundle: ModelBundle, samples: pl.DataFrame, *, workers: int = 0) -> pl.DataFrame:
     """Predictions of a saved model for these samples: predicted (+ probabilities and uncertainty)."""
     manifest = bundle.manifest
-    feats = FeatsSection(**manifest["feats"])
-    extractors = build_extractors(feats)
+    extractors = extractors_from_manifest(manifest["feats"])
     saved = {e["name"]: e for e in manifest["extractors"]}
     for ext in extractors:
         if saved.get(ext.name, {}).get("versions") != ext.spec()["versions"]:

@@ -45,8 +45,8 @@ class DnsmosPredictor(Predictor):
     # Any clip fits after doubling, but one under 0.5 s is repeated 18+ times into a buzz the models were not trained on
     min_duration = 0.5
 
-    def __init__(self, options: Any = None) -> None:
-        super().__init__(options)
+    def __init__(self, settings: Any = None, **common: Any) -> None:
+        super().__init__(settings, **common)
         self._scorer: Any = None
 
     def params(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ them per sample. Adding a target = one module with a ``Predictor`` subclass + on
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from importlib import import_module
@@ -14,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nkl.config.values import did_you_mean
+from nkl.choices import unknown_choice
 from nkl.errors import ConfigError
 from nkl.features.registry import Extractor
 
@@ -59,9 +60,7 @@ def resolve_targets(names: list[str]) -> list[str]:
     for name in names:
         target = TARGET_ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
         if target not in PREDICTORS:
-            known = sorted([*PREDICTORS, *TARGET_ALIASES])
-            raise ConfigError(f"Unknown prediction target '{name}' in [PREDICT] targets{did_you_mean(str(name), known)} "
-                              f"Available: {', '.join(known)}")
+            raise ConfigError(unknown_choice("prediction target", name, "[PREDICT] targets", sorted([*PREDICTORS, *TARGET_ALIASES])))
         if target not in resolved:
             resolved.append(target)
     return resolved
@@ -70,18 +69,28 @@ def resolve_targets(names: list[str]) -> list[str]:
 class Predictor(Extractor):
     """Estimates one target from a mono signal; ``extract`` returns ``est_*`` names and values.
 
+    Its own keys (``Settings``) are written ``<target>.<field>`` in ``[PREDICT]``, or in ``[FEATS]`` when the
+    predictor serves as a feature extractor (same rows in ``estimates_<target>`` either way).
+
     Attributes:
         target: the registry name, e.g. ``snr``; rows go to ``estimates_<target>``.
         deterministic: the same audio always gives the same estimate (no sampling inside the model).
         source: where the model comes from ("signal processing", a wheel, a hub id or local folder).
+        options: the settings as a dict, with ``device``, ``batch_size`` and anything the caller adds (``experiment``).
     """
 
     target: ClassVar[str]
     deterministic: ClassVar[bool] = True
-    source: ClassVar[str] = "signal processing"
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self.options = dict(options or {})
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "target" in cls.__dict__ and "key_prefix" not in cls.__dict__:
+            cls.key_prefix = cls.target  # [PREDICT] agender.model, speaker.method, ...
+
+    def __init__(self, settings: Any = None, *, kind: str = "", device: str = "cpu", batch_size: int = DEFAULT_BATCH_SIZE,
+                 extra: Mapping[str, Any] | None = None) -> None:
+        super().__init__(settings, kind=kind or self.target, device=device, batch_size=batch_size)
+        self.options = {**dataclasses.asdict(self.settings), "device": self.device, "batch_size": batch_size, **dict(extra or {})}
 
     def extract(self, signal: np.ndarray, sample_rate: int) -> tuple[list[str], np.ndarray]:
         """Batched predictors: one signal as a batch of one (per-file predictors override this)."""
@@ -100,25 +109,7 @@ class Predictor(Extractor):
 
     @property
     def progress_label(self) -> str:
-        return f"Estimating {self.target}" + (f" (batches of {self.batch_size} on {self.options.get('device') or 'cpu'})" if self.batched else "")
-
-    @property
-    def batch_size(self) -> int:
-        """``[PREDICT] batch_size`` (default 8) for batched (model) predictors, 0 for per-file ones."""
-        return max(1, int(self.options.get("batch_size") or DEFAULT_BATCH_SIZE)) if self.batched else 0
-
-    def torch_device(self) -> str:
-        """The torch device from ``options["device"]``: cuda when asked for and visible, else cpu (with a warning)."""
-        import torch
-
-        requested = str(self.options.get("device") or "cpu").strip().lower()
-        if requested.startswith("cuda"):
-            if torch.cuda.is_available():
-                return requested
-            logger.warning("%s: device = %s but no CUDA GPU is visible; running on the CPU", self.target, requested)
-        elif requested != "cpu":
-            raise ConfigError(f"Unknown device '{requested}' in [PREDICT] device; use cpu, cuda or cuda:N")
-        return "cpu"
+        return f"Estimating {self.target}" + (f" (batches of {self.batch_size} on {self.device})" if self.batched else "")
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -134,10 +125,14 @@ class Predictor(Extractor):
 
 
 def get_predictor_class(name: str) -> type[Predictor]:
-    """The predictor class registered under ``name``; ConfigError with a hint for unknown names."""
+    """The predictor class registered under ``name`` (or an alias); ConfigError with a hint for unknown names."""
     target = PREDICTORS.get(TARGET_ALIASES.get(name, name))
     if target is None:
-        raise ConfigError(f"Unknown prediction target '{name}' in [PREDICT] targets{did_you_mean(name, list(PREDICTORS))} "
-                          f"Available: {', '.join(PREDICTORS)}")
+        raise ConfigError(unknown_choice("prediction target", name, "[PREDICT] targets", sorted([*PREDICTORS, *TARGET_ALIASES])))
     module, cls = target.split(":")
     return getattr(import_module(module), cls)
+
+
+def registered_predictors() -> list[tuple[str, type[Predictor]]]:
+    """Every registered predictor class (for telling a key of an unused target from a typo)."""
+    return [(name, get_predictor_class(name)) for name in PREDICTORS]

@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import logging
+from typing import Any
 
 import polars as pl
 
+from nkl.config.components import assign_keys, build_settings
 from nkl.context import RunContext
 from nkl.features.cache import ExtractionReport, ensure_features
-from nkl.predict.registry import Predictor, get_predictor_class, resolve_targets
+from nkl.predict.registry import Predictor, get_predictor_class, registered_predictors, resolve_targets
+
+logger = logging.getLogger(__name__)
 
 
-def build_predictors(targets: list[str], options_for: Callable[[str], dict] | None = None) -> list[Predictor]:
-    """One configured predictor per target name; ``options_for(target)`` gives its options (model, device)."""
-    return [get_predictor_class(t)(options_for(t) if options_for else None) for t in resolve_targets(targets)]
+def build_predictors(targets: list[str], config: Any = None, *, section: str = "PREDICT") -> list[Predictor]:
+    """One configured predictor per target name, with its own keys from ``config``'s ``[PREDICT]`` (or ``[FEATS]``)."""
+    from nkl.config.nkululeko_keys import ignored_keys
+    from nkl.config.sections import FeatsSection, PredictSection
+
+    chosen = [(t, get_predictor_class(t)) for t in resolve_targets(targets)]
+    items = config.component_items(section) if config is not None else {}
+    common = tuple(f.name for f in dataclasses.fields(PredictSection if section == "PREDICT" else FeatsSection))
+    per_target, warnings = assign_keys(section, items, chosen, registered_predictors(), ignored=ignored_keys(section), common=common)
+    for warning in warnings:
+        logger.warning(warning)
+    if config is None:
+        return [cls(kind=target) for target, cls in chosen]
+    common_section = config.predict if section == "PREDICT" else config.feats
+    device = common_section.device or config.model.device or "cpu"
+    predictors = []
+    for target, cls in chosen:
+        settings = build_settings(cls.Settings, per_target[target], cls.key_prefix, f"[{section}]")
+        extra: dict[str, Any] = {"experiment": config.exp.name}
+        if getattr(settings, "hf_token", None) == "" and config.model.hf_token:
+            extra["hf_token"] = config.model.hf_token
+        predictors.append(cls(settings, kind=target, device=device, batch_size=common_section.batch_size, extra=extra))
+    return predictors
 
 
 def estimate(ctx: RunContext, predictors: list[Predictor], samples: pl.DataFrame, *, workers: int = 0,

@@ -23,7 +23,7 @@ Two steps, because speaker labels only mean something relative to the other samp
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from nkl.config.config import stable_hash
+from nkl.config.sections import key
 from nkl.context import RunContext
 from nkl.errors import ConfigError, MissingExtraError, ModelError
+from nkl.hashing import stable_hash
 from nkl.predict.registry import Predictor
 from nkl.pretrained.pyannote import hf_token, import_pyannote, load_pyannote, source_hash
 from nkl.pretrained.torch_threads import one_torch_thread
@@ -47,6 +48,19 @@ PYANNOTE_EXTRAS = ["speakers_in_file", "dominant_share"]
 LINKAGE = "average"
 
 
+@dataclass(frozen=True)
+class SpeakerSettings:
+    """[PREDICT] keys of the speaker target."""
+
+    method: str = key("resemblyzer", "Embeddings per file from resemblyzer (offline, weights in the wheel) or pyannote "
+                      "(a speaker-diarization pipeline; the dominant speaker of each file).", choices=METHODS)
+    pipeline: str = key("", "pyannote: local pipeline folder (config.yaml), a config.yaml file, or a hub id "
+                        "(default pyannote/speaker-diarization-community-1; hub ids need [MODEL] hf_token).", path=True)
+    num_speakers: int = key(0, "Number of speakers among the selected samples when known (0 = cut the clustering at speaker.threshold).")
+    threshold: float = key(0.35, "Cosine distance at which clusters stop merging when num_speakers is 0 (average linkage).")
+    hf_token: str = key("", "pyannote: Hugging Face token (default: [MODEL] hf_token, else $HF_TOKEN).", secret=True)
+
+
 class SpeakerPredictor(Predictor):
     """Speaker embeddings per file (``embeddings_speaker_<method>``), clustered into ``est_speaker`` by ``finalize``."""
 
@@ -55,12 +69,11 @@ class SpeakerPredictor(Predictor):
     min_duration = 0.1
     source = "Resemblyzer wheel (default) or a pyannote speaker-diarization pipeline ([PREDICT] speaker.pipeline)"
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        super().__init__(options)
-        method = str(self.options.get("method") or "resemblyzer").lower()
-        if method not in METHODS:
-            raise ConfigError(f"Unknown [PREDICT] speaker.method '{method}'; use one of: {', '.join(METHODS)}")
-        self.method = method
+    Settings = SpeakerSettings
+
+    def __init__(self, settings: Any = None, **common: Any) -> None:
+        super().__init__(settings, **common)
+        self.method = str(self.options.get("method") or "resemblyzer").lower()
         self._model: Any = None
 
     @property
@@ -247,12 +260,3 @@ def speakers_plot(frame: pl.DataFrame, stem: Path, method: str) -> list[Path]:
     ).properties(title=f"{counts.height} speakers found in {frame.height} files ({method})", width=max(240, 18 * counts.height), height=240)
     stem.parent.mkdir(parents=True, exist_ok=True)
     return save_chart(chart, stem)
-
-
-def speaker_options(config: Any) -> dict[str, Any]:
-    """The speaker target's options from a config ([PREDICT] speaker.*, [MODEL] hf_token, the experiment's name)."""
-    if config is None:
-        return {}
-    p = config.predict
-    return {"method": p.speaker_method, "pipeline": p.speaker_pipeline, "num_speakers": p.speaker_num_speakers,
-            "threshold": p.speaker_threshold, "hf_token": p.speaker_hf_token or config.model.hf_token, "experiment": config.exp.name}

@@ -25,6 +25,7 @@ import shutil
 import urllib.error
 import urllib.request
 from collections import OrderedDict
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,8 +33,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nkl.catalog.store import atomic_path
-from nkl.config.config import stable_hash
+from nkl.config.sections import key
 from nkl.errors import ConfigError, MissingExtraError, ModelError
+from nkl.hashing import stable_hash
 from nkl.predict.registry import Predictor
 
 URL_BASE = "https://download.pytorch.org/torchaudio/models/"
@@ -77,6 +79,24 @@ def download(url: str, target: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> Pat
     return target
 
 
+@dataclass(frozen=True)
+class SquimSettings:
+    """[PREDICT] (or [FEATS]) keys of squim."""
+
+    model: str = key("", "Local squim_objective_dns2020.pth or a URL (default: torchaudio's SQUIM_OBJECTIVE weights, from the torch hub "
+                     "cache or downloaded once).", path=True)
+
+
+@dataclass(frozen=True)
+class SquimSubjectiveSettings:
+    """[PREDICT] keys of mos_squim."""
+
+    model: str = key("", "Local squim_subjective_bvcc_daps.pth or a URL (default: torchaudio's SQUIM_SUBJECTIVE weights, from the torch "
+                     "hub cache or downloaded once).", aliases=("squim_subjective.model",), path=True)
+    reference: str = key("", "A clean speech recording (another speaker and text) that every sample is compared with; required.",
+                         aliases=("squim_subjective.reference",), path=True)
+
+
 class _SquimPredictor(Predictor):
     """Shared weight resolution, loading and equal-length batching; subclasses build the model and run it."""
 
@@ -88,8 +108,10 @@ class _SquimPredictor(Predictor):
     names: ClassVar[list[str]]
     pipeline: ClassVar[str]  # torchaudio's name for the same weights
 
-    def __init__(self, options: Any = None) -> None:
-        super().__init__(options)
+    Settings = SquimSettings
+
+    def __init__(self, settings: Any = None, **common: Any) -> None:
+        super().__init__(settings, **common)
         self._model: Any = None
         self._device = "cpu"
 
@@ -228,8 +250,10 @@ class SquimSubjectivePredictor(_SquimPredictor):
     min_duration = 0.05  # wav2vec2's conv stack needs 400 samples (25 ms) for one frame
     reference_cache = 8  # reference features kept per sample length (a database often has many equal lengths)
 
-    def __init__(self, options: Any = None) -> None:
-        super().__init__(options)
+    Settings = SquimSubjectiveSettings
+
+    def __init__(self, settings: Any = None, **common: Any) -> None:
+        super().__init__(settings, **common)
         self._reference: np.ndarray | None = None
         self._reference_features: OrderedDict[int, Any] = OrderedDict()
 

@@ -19,6 +19,7 @@ transformers are imported in ``setup()`` only; the model classes are built on fi
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -26,15 +27,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nkl.config.config import stable_hash
+from nkl.config.sections import key
 from nkl.errors import MissingExtraError, ModelError
+from nkl.hashing import local_model_hash
 from nkl.predict.registry import Predictor
 
 AGENDER_MODEL = "audeering/wav2vec2-large-robust-24-ft-age-gender"
 EMOTION_DIMS_MODEL = "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
 AGENDER_NAMES = ["est_age", "est_p_female", "est_p_male", "est_p_child"]
 EMOTION_DIMS_NAMES = ["est_arousal", "est_dominance", "est_valence"]
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack")
 NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm adds this to the variance
 
 
@@ -107,18 +108,15 @@ def model_classes() -> tuple[type, type]:
     return AgeGenderModel, EmotionDimsModel
 
 
-def local_model_hash(folder: Path) -> str:
-    """A hash of ``config.json`` and the weight files' names, sizes and mtimes: changes when the local model does."""
-    config = folder / "config.json"
-    weights = sorted(p for p in folder.iterdir() if p.is_file() and (p.name.endswith(WEIGHT_SUFFIXES) or p.name.endswith(".index.json")))
-    return stable_hash({
-        "config": config.read_text(encoding="utf-8") if config.is_file() else None,
-        "weights": [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in weights],
-    })
-
-
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class HeadModelSettings:
+    """Keys of agender and emotion_dims ([PREDICT], or [FEATS] for agender_agender and auddim)."""
+
+    model: str = key("", "Hub id or local folder of the model (default: the audEERING model named in the module docstring).", path=True)
 
 
 class _Wav2Vec2HeadPredictor(Predictor):
@@ -132,8 +130,10 @@ class _Wav2Vec2HeadPredictor(Predictor):
     names: ClassVar[list[str]]
     model_index: ClassVar[int]  # position in model_classes()
 
-    def __init__(self, options: Any = None) -> None:
-        super().__init__(options)
+    Settings = HeadModelSettings
+
+    def __init__(self, settings: Any = None, **common: Any) -> None:
+        super().__init__(settings, **common)
         self._model: Any = None
         self._device: str = "cpu"
 

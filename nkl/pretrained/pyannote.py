@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from nkl.config.config import stable_hash
 from nkl.errors import MissingExtraError, ModelError
+from nkl.hashing import stable_hash
 
 
 def hf_token(options: Mapping[str, Any]) -> str | None:

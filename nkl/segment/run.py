@@ -20,9 +20,10 @@ import polars as pl
 from nkl.audio.decode import load_audio
 from nkl.catalog.schemas import REJECTS
 from nkl.catalog.store import write_text
-from nkl.config.config import Config, stable_hash
+from nkl.config.config import Config
 from nkl.context import RunContext
 from nkl.errors import AudioError, ConfigError
+from nkl.hashing import stable_hash
 from nkl.segment.cutting import limit_lengths, silences
 
 TABLE = "vad_silero"

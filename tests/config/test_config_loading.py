@@ -39,11 +39,14 @@ def minimal(tmp_path: Path, model: str = "svm", extra: str = "") -> Path:
 
 def test_defaults_of_the_seed_table(tmp_path):
     config = load_config(minimal(tmp_path))
-    assert config.feats.set == "eGeMAPSv02"
+    plan = Plan(config)
+    assert plan.extractors[0].settings.set == "eGeMAPSv02"
     assert config.feats.type == ["os"]
-    assert config.feats.level == "functionals"
+    assert plan.extractors[0].settings.level == "functionals"
     assert config.feats.fail_threshold == 0.5
-    assert config.model.batch_size == 8
+    assert config.feats.batch_size == 8
+    assert plan.model_settings.C_val == 1.0 and plan.model_settings.kernel == "rbf"
+    assert Plan(load_config(minimal(tmp_path, "mlp"))).model_settings.batch_size == 8
     assert config.exp.epochs == 1
     assert config.exp.runs == 1
     assert config.exp.seed == 42
@@ -64,7 +67,7 @@ def test_experiment_type_is_inferred_from_the_model(tmp_path, model, task):
 def test_type_that_contradicts_the_model_is_an_error(tmp_path):
     text = MINIMAL.format(root=tmp_path, csv="x.csv", model="svr").replace("[EXP]", "[EXP]\ntype = classification")
     with pytest.raises(ConfigError, match=r"svr.*regression.*classification"):
-        load_config(write(tmp_path, text))
+        Plan(load_config(write(tmp_path, text)))
 
 
 def test_literal_values_are_parsed_with_literal_eval():
@@ -84,7 +87,7 @@ def test_code_in_a_value_is_never_run(tmp_path):
         "[EXP]", f"[EXP]\nname = {code}")))
     assert config.exp.name == code
     with pytest.raises(ConfigError, match=r"\[MODEL\] C_val: expected a number"):
-        load_config(minimal(tmp_path, extra=f"C_val = {code}\n"))
+        Plan(load_config(minimal(tmp_path, extra=f"C_val = {code}\n")))
     with pytest.raises(ConfigError, match=r"\[DATA\] emodb\.colnames: expected a dict"):
         load_config(write(tmp_path, MINIMAL.format(root=tmp_path, csv="x.csv", model="svm").replace(
             "target = emotion", f"target = emotion\nemodb.colnames = {code}")))
@@ -117,13 +120,13 @@ def test_unimplemented_nkululeko_key_warns_naming_it(tmp_path, section, key):
     text = MINIMAL.format(root=tmp_path, csv="x.csv", model="svm") + f"[{section}]\n{key} = something\n"
     if section in ("EXP", "MODEL"):
         text = MINIMAL.format(root=tmp_path, csv="x.csv", model="svm").replace(f"[{section}]", f"[{section}]\n{key} = something")
-    config = load_config(write(tmp_path, text))
-    assert any(f"'{key}'" in w and f"[{section}]" in w and "not implement" in w for w in config.warnings), config.warnings
+    warnings = Plan(load_config(write(tmp_path, text))).warnings
+    assert any(f"'{key}'" in w and f"[{section}]" in w and "not implement" in w for w in warnings), warnings
 
 
 def test_unknown_key_lists_the_known_ones(tmp_path):
     with pytest.raises(ConfigError) as error:
-        load_config(minimal(tmp_path, extra="kernal = rbf\n"))
+        Plan(load_config(minimal(tmp_path, extra="kernal = rbf\n")))
     message = str(error.value)
     assert "Unknown key 'kernal' in [MODEL]; did you mean 'kernel'?" in message
     assert "Known keys:" in message and "C_val" in message
@@ -212,10 +215,11 @@ def test_nkululeko_ini_with_expl_and_plot_sections_loads(tmp_path):
     assert db.mapping == {"anger, disgust": "negative", "happiness": "positive"}
     assert config.data.labels == ["negative", "positive", "neutral"]
     assert config.data.min_duration_of_sample == 1.0
-    assert config.model.C_val == 10.0 and config.model.kernel == "linear"
+    plan = Plan(config)
+    assert plan.model_settings.C_val == 10.0 and plan.model_settings.kernel == "linear"
     assert config.plot.titles is False
     assert config.expl.model == ["tree"] and config.expl.permutation and config.expl.feature_distributions and config.expl.max_feats == 10
-    warned = " ".join(config.warnings)
+    warned = " ".join(plan.warnings)
     for key in ("balancing", "tuning_params", "best_model"):
         assert f"'{key}'" in warned
 
@@ -236,7 +240,7 @@ def test_hash_changes_with_a_setting_and_not_with_comments(tmp_path):
     assert base.replace("model", C_val=2.0).hash != base.hash
     assert base.replace("feats", set="GeMAPSv01b").hash != base.hash
     with pytest.raises(ConfigError, match="did you mean 'C_val'"):
-        base.replace("model", c_vall=3)
+        Plan(base.replace("model", c_vall=3))
 
 
 SECTIONS = {

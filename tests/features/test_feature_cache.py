@@ -13,14 +13,16 @@ import polars as pl
 import pytest
 import soundfile as sf
 
+import nkl
 from nkl.catalog import Workspace
-from nkl.config.sections import DatabaseSection, FeatsSection
+from nkl.config.sections import DatabaseSection
 from nkl.context import RunContext
 from nkl.data import import_database
 from nkl.errors import FeatureError
 from nkl.features import build_extractors, ensure_features, load_features
+from nkl.features.opensmile_extractor import OpenSmileExtractor
 
-EGEMAPS = build_extractors(FeatsSection())[0]
+EGEMAPS = OpenSmileExtractor()
 
 
 def ctx_at(root: Path, progress=None) -> RunContext:
@@ -81,23 +83,24 @@ def test_renamed_copies_of_the_audio_compute_nothing(ws_copy, trained_samples, r
 
 
 def test_spec_hash_covers_what_changes_the_output_and_nothing_else():
-    base = FeatsSection()
-    same = [FeatsSection(scale="robust"), FeatsSection(workers=3), FeatsSection(fail_threshold=0.1), FeatsSection(nan_strategy="mean")]
-    for feats in same:
-        assert build_extractors(feats)[0].spec_hash == EGEMAPS.spec_hash
-    changed = [FeatsSection(set="GeMAPSv01b"), FeatsSection(level="lld"), FeatsSection(set="ComParE_2016")]
-    hashes = {build_extractors(f)[0].spec_hash for f in changed}
+    base = nkl.Experiment(name="e").features("os")
+    same = [base.features(scale="robust"), base.features(workers=3), base.features(fail_threshold=0.1), base.features(nan_strategy="mean"),
+            base.features(batch_size=2), base.fit("xgb", n_estimators=7)]
+    for exp in same:
+        assert build_extractors(exp.config)[0].spec_hash == EGEMAPS.spec_hash
+    changed = [base.features(set="GeMAPSv01b"), base.features(level="lld"), base.features(**{"os.set": "ComParE_2016"})]
+    hashes = {build_extractors(exp.config)[0].spec_hash for exp in changed}
     assert len(hashes) == 3 and EGEMAPS.spec_hash not in hashes
     assert EGEMAPS.spec()["versions"]["opensmile"]
-    assert build_extractors(base)[0].table == "features_os_egemapsv02"
+    assert build_extractors(base.config)[0].table == "features_os_egemapsv02"
 
 
-@pytest.mark.parametrize(("feats", "table", "n_columns"), [
-    (FeatsSection(set="GeMAPSv01b"), "features_os_gemapsv01b", 62),
-    (FeatsSection(level="lld"), "features_os_egemapsv02_lld", 2 * 25),
+@pytest.mark.parametrize(("settings", "table", "n_columns"), [
+    ({"set": "GeMAPSv01b"}, "features_os_gemapsv01b", 62),
+    ({"level": "lld"}, "features_os_egemapsv02_lld", 2 * 25),
 ])
-def test_a_changed_spec_computes_again(ws_copy, trained_samples, feats, table, n_columns):
-    extractor = build_extractors(feats)[0]
+def test_a_changed_spec_computes_again(ws_copy, trained_samples, settings, table, n_columns):
+    extractor = OpenSmileExtractor(settings)
     assert extractor.table == table
     subset = trained_samples.head(6)
     ctx = ctx_at(ws_copy)

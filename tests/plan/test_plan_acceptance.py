@@ -89,7 +89,7 @@ def test_python_api_builds_the_plan_of_the_ini(ws_copy, make_ini, balanced_csv):
     assert [s.kind for s in exp.plan().steps] == STEPS
     assert nkl.Experiment.from_ini(make_ini(balanced_csv)).config.hash == ini_config.hash
     assert exp.fit("svm", C_val=2.0).config.hash != ini_config.hash  # every method returns a new experiment
-    assert exp.config.model.C_val == 1.0
+    assert exp.plan().model_settings.C_val == 1.0 and exp.fit("svm", C_val=2.0).plan().model_settings.C_val == 2.0
     result = exp.run()
     assert result.cached
     assert [(r.computed, r.cached) for r in result.extraction] == [(0, 60)]
