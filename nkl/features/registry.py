@@ -27,6 +27,14 @@ logger = logging.getLogger(__name__)
 EXTRACTORS: dict[str, str] = {
     "os": "nkl.features.opensmile_extractor:OpenSmileExtractor",
     "praat": "nkl.features.praat_extractor:PraatExtractor",
+    "wav2vec2": "nkl.features.ssl_extractor:Wav2Vec2Extractor",
+    "hubert": "nkl.features.ssl_extractor:HubertExtractor",
+    "wavlm": "nkl.features.ssl_extractor:WavLMExtractor",
+    "data2vec": "nkl.features.ssl_extractor:Data2VecExtractor",
+    "whisper": "nkl.features.ssl_extractor:WhisperExtractor",
+    "ast": "nkl.features.ssl_extractor:AstExtractor",
+    "audwav2vec2": "nkl.features.ssl_extractor:AudWav2Vec2Extractor",
+    "agender": "nkl.features.ssl_extractor:AgenderExtractor",
     # predictors as features: the same rows in estimates_<target> as `nkl predict` writes (computed once for both)
     "snr": "nkl.predict.snr:SnrPredictor",
     "mos": "nkl.predict.dnsmos:DnsmosPredictor",
@@ -36,10 +44,24 @@ EXTRACTORS: dict[str, str] = {
 }
 
 # prefix families: a [FEATS] type that starts with one of these (and is not an exact name) is that family's extractor
-PREFIX_FAMILIES: tuple[str, ...] = ()
+PREFIX_FAMILIES: tuple[str, ...] = ("wav2vec2", "hubert", "wavlm", "whisper", "data2vec", "ast")
 
 # nkululeko names that nkl does not build, with what they would need (one line each)
-UNAVAILABLE: dict[str, str] = {}
+UNAVAILABLE: dict[str, str] = {
+    "bert": "text embeddings are not built yet (they need a text column and a text model folder)",
+    "clap": "laion-clap pins its own torch and downloads its checkpoint at run time; not built",
+    "spkrec": "SpeechBrain speaker embeddings are not built yet; use the speaker target of nkl predict (Resemblyzer)",
+    "emotion2vec": "emotion2vec needs funasr and its checkpoint download; not built",
+    "trill": "TRILL needs tensorflow and tensorflow_hub (a second deep-learning stack); not built",
+    "spectra": "spectrogram images for a cnn model are not built yet",
+    "xbow": "openXBOW needs Java and a git clone of openXBOW; not built",
+    "mld": "mid-level descriptors need audEERING's audmld sources; not built",
+    "audmodel": "audEERING's audmodel backend needs their model server; use agender/audwav2vec2 with a local model folder",
+    "sptk": "diffsptk features are not built yet",
+    "lfcc": "LFCC features are not built yet",
+    "cqcc": "CQCC features are not built yet",
+    "import": "importing precomputed features is not built yet",
+}
 
 
 class Extractor(ABC):
