@@ -261,11 +261,16 @@ class SslEmbedder:
         folder = self._local_folder()
         source = str(folder) if folder is not None else self.model
         local_only = folder is not None or _offline()
+        bars = transformers.utils.logging.is_progress_bar_enabled()
+        transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar on stderr under nkl's own progress
         try:
             config = transformers.AutoConfig.from_pretrained(source, local_files_only=local_only)
             model, info = transformers.AutoModel.from_pretrained(source, local_files_only=local_only, output_loading_info=True)
         except (OSError, ValueError, RuntimeError, KeyError, ImportError) as exc:
             raise self._load_error(folder, exc) from exc
+        finally:
+            if bars:
+                transformers.utils.logging.enable_progress_bar()
         model_type = str(getattr(config, "model_type", ""))
         kind = next((k for k, types in MODEL_TYPES.items() if model_type in types), "waveform")
         if (kind != "waveform" or self.family in MODEL_TYPES) and kind != self.family:

@@ -117,6 +117,33 @@ def peak_rss_child(folder: Path, emodb: Path, device: str) -> None:
     print(f"RSS {before / 1024:.0f} {peak / 1024:.0f} {hwm / 1024:.0f} {seconds:.1f}")
 
 
+def end_to_end_files_per_second(folder: Path, emodb: Path, count: int, batch_size: int, device: str, root: Path) -> tuple[float, float]:
+    """``ensure_features`` of a wav2vec2 extractor over N EmoDB files in a fresh workspace: what `nkl run` does for them."""
+    import logging
+
+    import polars as pl
+
+    from nkl.catalog import Workspace
+    from nkl.config.sections import DatabaseSection
+    from nkl.context import RunContext
+    from nkl.data import import_database
+    from nkl.features.cache import ensure_features
+    from nkl.features.ssl_extractor import Wav2Vec2Extractor
+
+    table = pl.read_csv(emodb / "emodb.csv", infer_schema=False).sort("file").head(count)
+    csv = root / "db.csv"
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    table.with_columns(pl.concat_str(pl.lit(f"{emodb}/"), pl.col("file")).alias("file")).write_csv(csv)
+    ctx = RunContext(Workspace(root), logging.getLogger("bench"))
+    samples = import_database(ctx, "db", DatabaseSection(path=str(csv), type="csv"), "emotion")
+    extractor = Wav2Vec2Extractor({"model": str(folder)}, kind="wav2vec2", device=device, batch_size=batch_size)
+    started = time.perf_counter()
+    report = ensure_features(ctx, extractor, samples)
+    seconds = time.perf_counter() - started
+    assert report.computed == samples.height, report
+    return samples.height / seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--emodb")
@@ -155,6 +182,9 @@ def main() -> None:
             embed = embed_files_per_second(folder, signals, batch_size, args.device)
             print(f"    batch {batch_size:>3}: bare model {bare:6.2f} files/s ({bare * audio / len(signals):6.1f} s audio/s)   "
                   f"SslEmbedder.embed {embed:6.2f} files/s")
+        e2e, e2e_rss = end_to_end_files_per_second(folder, emodb, args.files, args.batch_size, args.device, Path(tmp) / "ws")
+        print(f"(c) end to end through nkl (decode 22.05 kHz, resample to 16 kHz, length-sorted batches of {args.batch_size}, "
+              f"Parquet parts): {e2e:6.2f} files/s; peak RSS of this process {e2e_rss:.0f} MB")
         print(f"(b) 10-minute signal, max_duration 20 s: {seconds} s; peak RSS {peak} MB (ru_maxrss; VmHWM {hwm} MB; "
               f"{before} MB after loading the model; the parent's {own:.0f} MB peak is inherited)")
 
