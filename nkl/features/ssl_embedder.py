@@ -40,18 +40,18 @@ a pickled embedder leaves its loaded model behind and loads it again on first us
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nkl.errors import ConfigError, MissingExtraError, ModelError
+from nkl.features.windows import combine_windows, split_windows
+from nkl.hashing import local_model_hash
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,6 @@ FAMILIES = ("wav2vec2", "hubert", "wavlm", "whisper", "ast", "data2vec")
 POOLINGS = ("mean", "mean+std")
 DTYPES = {"auto": "auto", "float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
           "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".ckpt", ".index.json")
-HASHED_CONFIGS = ("config.json", "preprocessor_config.json")
-CONTENT_HASH_LIMIT = 64 * 2**20  # weight files up to this size are hashed by content; larger ones by size and mtime
 NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm adds this to the variance
 MIN_TAIL_SECONDS = 1.0  # a last window shorter than this is merged into the previous one
 WHISPER_MAX_SECONDS = 30.0
@@ -83,66 +80,6 @@ def _import_torch_transformers() -> tuple[Any, Any]:
 
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-@lru_cache(maxsize=256)
-def _content_hash(path: str, size: int, mtime_ns: int) -> str:
-    """sha256 of a file's bytes; cached per (path, size, mtime) so repeated identity() calls stay cheap."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def local_folder_hash(folder: Path) -> str:
-    """A hash of a model folder: its config files' text and its weight files (names, sizes, and the content of files up
-    to 64 MiB, the mtime of larger ones). Changes when the config or any weight file is rewritten with other values."""
-    entries: list[list[Any]] = []
-    for name in HASHED_CONFIGS:
-        path = folder / name
-        entries.append([name, path.read_text(encoding="utf-8") if path.is_file() else None])
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES)):
-        stat = path.stat()
-        if stat.st_size <= CONTENT_HASH_LIMIT:
-            entries.append([path.name, stat.st_size, _content_hash(str(path), stat.st_size, stat.st_mtime_ns)])
-        else:
-            entries.append([path.name, stat.st_size, stat.st_mtime_ns])
-    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest()[:16]
-
-
-def split_windows(n_samples: int, window: int, min_tail: int, hard_limit: int | None = None) -> list[tuple[int, int]]:
-    """``(start, end)`` of consecutive windows of ``window`` samples covering ``n_samples``; a last piece shorter than
-    ``min_tail`` is merged into the previous window, or, where that would exceed ``hard_limit``, the two are split evenly.
-
-    >>> split_windows(10, 4, 2)
-    [(0, 4), (4, 8), (8, 10)]
-    >>> split_windows(9, 4, 2)
-    [(0, 4), (4, 9)]
-    >>> split_windows(9, 4, 2, hard_limit=4)
-    [(0, 4), (4, 6), (6, 9)]
-    """
-    if n_samples <= window:
-        return [(0, n_samples)]
-    bounds = [(start, min(start + window, n_samples)) for start in range(0, n_samples, window)]
-    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_tail:
-        start = bounds[-2][0]
-        bounds = bounds[:-2]
-        if hard_limit is not None and n_samples - start > hard_limit:
-            middle = start + (n_samples - start) // 2
-            bounds += [(start, middle), (middle, n_samples)]
-        else:
-            bounds.append((start, n_samples))
-    return bounds
-
-
-def combine_windows(weights: np.ndarray, means: np.ndarray, variances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pooled mean and variance of frames spread over windows: the weighted mean of window means, and the law of total
-    variance (mean of the window variances plus the variance of the window means), weights = frame counts."""
-    w = np.asarray(weights, dtype=np.float64)[:, None] / float(np.sum(weights))
-    mean = (w * means).sum(axis=0)
-    variance = (w * (variances + (means - mean) ** 2)).sum(axis=0)
-    return mean, np.maximum(variance, 0.0)
 
 
 class SslEmbedder:
@@ -210,7 +147,7 @@ class SslEmbedder:
         ``{"model": hub id, "revision": commit}`` (the commit of the locally cached snapshot, "unresolved" if none)."""
         folder = self._local_folder()
         if folder is not None:
-            return {"model": str(folder), "model_hash": local_folder_hash(folder)}
+            return {"model": str(folder), "model_hash": local_model_hash(folder)}
         return {"model": self.model, "revision": self._cached_revision()}
 
     def _cached_revision(self) -> str:

@@ -18,7 +18,8 @@ pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
 
 from nkl.errors import ConfigError, ModelError  # noqa: E402
-from nkl.features.ssl_embedder import SslEmbedder, combine_windows, split_windows  # noqa: E402
+from nkl.features.ssl_embedder import SslEmbedder  # noqa: E402
+from nkl.features.windows import combine_windows, split_windows  # noqa: E402
 
 RATE = 16000
 HIDDEN = 32
