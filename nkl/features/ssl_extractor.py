@@ -14,13 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from nkl.config.sections import key
-from nkl.errors import ConfigError, MissingExtraError
+from nkl.errors import ConfigError, MissingExtraError, ModelError
 from nkl.features.registry import Extractor
 from nkl.features.ssl_embedder import SslEmbedder
 
@@ -50,6 +49,13 @@ class SslExtractor(Extractor):
     sample_rate = 16000
     min_duration = 0.03
     batched = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A family's keys are ``<name>.<key>``; its model family is its name unless it says otherwise."""
+        super().__init_subclass__(**kwargs)
+        cls.key_prefix = cls.name
+        if "family" not in cls.__dict__:
+            cls.family = cls.name
 
     def __init__(self, settings: Any = None, **common: Any) -> None:
         super().__init__(settings, **common)
@@ -84,7 +90,7 @@ class SslExtractor(Extractor):
         embedder = self.embedder()
         try:
             folder = embedder._local_folder()
-        except Exception as exc:  # noqa: BLE001 - a path that is not there: the key's one-line error
+        except ModelError as exc:  # a path that is not there: the key's one-line error
             raise ConfigError(f"[FEATS] {self.key_prefix}.model: {exc}") from None
         config = folder / "config.json" if folder is not None else None
         if config is not None and config.is_file():
@@ -136,30 +142,22 @@ class SslExtractor(Extractor):
 
 class Wav2Vec2Extractor(SslExtractor):
     name = "wav2vec2"
-    family = "wav2vec2"
-    key_prefix = "wav2vec2"
     default_model = "facebook/wav2vec2-large-robust-ft-swbd-300h"
 
 
 class HubertExtractor(SslExtractor):
     name = "hubert"
-    family = "hubert"
-    key_prefix = "hubert"
     default_model = "facebook/hubert-large-ll60k"
 
 
 class WavLMExtractor(SslExtractor):
     name = "wavlm"
-    family = "wavlm"
-    key_prefix = "wavlm"
     hub_org = "microsoft"
     default_model = "microsoft/wavlm-large"
 
 
 class Data2VecExtractor(SslExtractor):
     name = "data2vec"
-    family = "data2vec"
-    key_prefix = "data2vec"
     default_model = "facebook/data2vec-audio-large"
 
 
@@ -167,8 +165,6 @@ class WhisperExtractor(SslExtractor):
     """The Whisper encoder's hidden states over the frames that cover the signal (30 s at most per window)."""
 
     name = "whisper"
-    family = "whisper"
-    key_prefix = "whisper"
     hub_org = "openai"
     default_model = "openai/whisper-base"
 
@@ -177,8 +173,6 @@ class AstExtractor(SslExtractor):
     """Audio Spectrogram Transformer (fixed 10.24 s input; longer files are windowed)."""
 
     name = "ast"
-    family = "ast"
-    key_prefix = "ast"
     hub_org = "MIT"
     default_model = "MIT/ast-finetuned-audioset-10-10-0.4593"
 
@@ -188,7 +182,6 @@ class AudWav2Vec2Extractor(SslExtractor):
 
     name = "audwav2vec2"
     family = "wav2vec2"
-    key_prefix = "audwav2vec2"
     default_model = "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
 
 
@@ -197,9 +190,4 @@ class AgenderExtractor(SslExtractor):
 
     name = "agender"
     family = "wav2vec2"
-    key_prefix = "agender"
     default_model = "audeering/wav2vec2-large-robust-24-ft-age-gender"
-
-
-def is_local(model: str) -> bool:
-    return Path(model).expanduser().is_dir()

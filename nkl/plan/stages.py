@@ -18,11 +18,12 @@ import polars as pl
 from nkl.catalog.schemas import SPLITS, check_schema
 from nkl.context import RunContext
 from nkl.data import assign_splits, prepare_target
-from nkl.data.filters import apply_filters
-from nkl.data.samples import cached_samples, import_database, read_source
-from nkl.errors import DataError
+from nkl.data.load import filter_databases, load_database, min_bytes
+from nkl.data.samples import cached_samples, read_source
 from nkl.features.cache import ExtractionReport, ensure_features, known_keys
 from nkl.features.registry import Extractor
+from nkl.models.train import fit_and_predict
+from nkl.plan.runs import cached_result, feature_matrix, finish_run, package_versions, plan_hash, record_run
 
 
 @dataclass
@@ -79,12 +80,6 @@ class Stage:
         return f"{type(self).__name__}({self.detail!r})"
 
 
-def _min_bytes(config: Any, db: Any) -> int:
-    global_bytes = config.data.check_size if config.data.check_size != 1 else 1000
-    db_bytes = db.check_size if db.check_size != 1 else 1000
-    return max(global_bytes, db_bytes)
-
-
 class LoadStage(Stage):
     """Import one database into ``samples`` (cached by the CSV's and the audio files' content) and apply its own filters."""
 
@@ -99,18 +94,11 @@ class LoadStage(Stage):
         return f"{self.name}: {self.db.type} {self.db.path}"
 
     def run(self, ctx: RunContext, state: RunState) -> None:
-        c = self.plan.config
-        samples = import_database(ctx, self.name, self.db, c.data.target, _min_bytes(c, self.db))
-        if samples.height == 0:
-            raise DataError(f"[DATA] {self.name}: no usable audio (every file was rejected); see `nkl query \"select * from rejects\"`")
-        samples = apply_filters(ctx, samples, self.db, f"[DATA] {self.name}", c.exp.seed)
-        if self.db.rename_speakers:
-            samples = samples.with_columns(pl.concat_str(pl.lit(f"{self.name}_"), pl.col("speaker")).alias("speaker"))
-        state.imported[self.name] = samples
+        state.imported[self.name] = load_database(ctx, self.plan.config, self.name, self.db)
 
     def inspect(self, ctx: RunContext, state: RunState) -> str:
         c = self.plan.config
-        _rows, stats, import_hash = read_source(self.name, self.db, c.data.target, _min_bytes(c, self.db))
+        _rows, stats, import_hash = read_source(self.name, self.db, c.data.target, min_bytes(c, self.db))
         if cached_samples(ctx, self.name, import_hash) is None:
             state.missing_import = True
             return f"to import: {len(stats)} files to probe and hash"
@@ -134,8 +122,7 @@ class FilterStage(Stage):
 
     def run(self, ctx: RunContext, state: RunState) -> None:
         c = self.plan.config
-        merged = pl.concat([state.imported[name] for name, _ in c.databases], how="diagonal_relaxed")
-        merged = apply_filters(ctx, merged, c.data, "[DATA]", c.exp.seed)
+        merged = filter_databases(ctx, c, [state.imported[name] for name, _ in c.databases])
         state.selected = prepare_target(ctx, c, merged, self.plan.task)
 
     def inspect(self, ctx: RunContext, state: RunState) -> str:
@@ -219,8 +206,6 @@ class ScaleStage(Stage):
         return f"{f.scale or 'none'}, NaN → {f.nan_strategy} (fitted on train)"
 
     def run(self, ctx: RunContext, state: RunState) -> None:
-        from nkl.plan.execute import cached_result, plan_hash
-
         state.plan_hash = plan_hash(self.plan, state.split_hash)
         state.cached = cached_result(ctx, self.plan, state.plan_hash)
 
@@ -244,9 +229,6 @@ class FitStage(Stage):
         return f"{c.model.type}{f' ({shown})' if shown else ''}, {c.exp.runs} run(s){cv}"
 
     def run(self, ctx: RunContext, state: RunState) -> None:
-        from nkl.models.train import fit_and_predict
-        from nkl.plan.execute import feature_matrix, package_versions, record_run
-
         if state.cached is not None:
             return
         c, name = self.plan.config, self.plan.name
@@ -279,8 +261,6 @@ class EvaluateStage(Stage):
         return "metrics with bootstrap 95 % CI, plots" + (", best model saved" if self.plan.config.exp.save else "")
 
     def run(self, ctx: RunContext, state: RunState) -> None:
-        from nkl.plan.execute import finish_run
-
         if state.cached is None:
             finish_run(ctx, self.plan, state)
 
