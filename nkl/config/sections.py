@@ -113,7 +113,8 @@ class FeatsSection:
     nan_strategy: str = key("zero", "Missing feature values: zero, mean or median (of training data).", choices=("zero", "mean", "median"))
     device: str = key("", "Device of model-based extractors: cpu, cuda or cuda:N (default: [MODEL] device); cuda without a GPU falls back "
                       "to cpu with one warning.")
-    batch_size: int = key(8, "Files per batch for model-based extractors (sorted by length, padded with attention masks).")
+    batch_size: int = key(0, "Files per batch for model-based extractors (sorted by length, padded with attention masks); 0 = 64 on a GPU, "
+                             "8 on the CPU.")
     no_reuse: bool = key(False, "Accepted for nkululeko INIs; caches are keyed by content, so there is nothing stale to reuse.")
 
 

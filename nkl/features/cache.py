@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -24,9 +25,12 @@ from nkl.errors import AudioError, FeatureError
 from nkl.features.registry import Extractor
 from nkl.features.worker import Item, extract_chunk, failure_reason, init_worker, load_signal
 
-FLUSH_ROWS = 64
+FLUSH_ROWS = 256  # rows per Parquet part (or FLUSH_SECONDS of work, whichever comes first)
 FLUSH_SECONDS = 10.0
 CHUNK = 4
+MAX_DECODE_THREADS = 8
+PREFETCH_BATCHES = 3  # batches decoded ahead of a batched model ...
+PREFETCH_SECONDS = 3600.0  # ... unless they hold more audio than this (one batch ahead is always decoded)
 
 
 @dataclass(frozen=True)
@@ -105,15 +109,17 @@ class _PartWriter:
         self.last_flush = time.monotonic()
 
 
-def _decode(extractor: Extractor, items: list[Item]) -> list[tuple[Item, np.ndarray | str]]:
-    """Each item's signal, or the reason it has none."""
-    decoded: list[tuple[Item, np.ndarray | str]] = []
-    for item in items:
-        try:
-            decoded.append((item, load_signal(extractor, item)[0]))
-        except AudioError as exc:
-            decoded.append((item, str(exc)))
-    return decoded
+def _decode_one(extractor: Extractor, item: Item) -> np.ndarray | str:
+    """The item's signal, or the reason it has none."""
+    try:
+        return load_signal(extractor, item)[0]
+    except AudioError as exc:
+        return str(exc)
+
+
+def decode_threads() -> int:
+    """Threads that decode and resample ahead of a batched model (libsndfile, numpy and scipy release the GIL)."""
+    return max(1, min(default_workers(), MAX_DECODE_THREADS))
 
 
 def _estimate_batch(extractor: Extractor, signals: list[tuple[Item, np.ndarray]]) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
@@ -144,23 +150,41 @@ def _estimate_batch(extractor: Extractor, signals: list[tuple[Item, np.ndarray]]
     return rows, failures
 
 
-def _run_batched(extractor: Extractor, items: list[Item], writer: _PartWriter, bar) -> None:
-    """Batched extractors (models): one copy in this process, ``batch_size`` signals per call; the next batch is
-    decoded in a thread while the model works on this one."""
+def _run_batched(extractor: Extractor, items: list[Item], seconds: list[float], writer: _PartWriter, bar) -> None:
+    """Batched extractors (models): one copy in this process, ``batch_size`` signals per call. A pool of threads
+    decodes and resamples the next batches while the model works on this one: up to ``PREFETCH_BATCHES`` ahead, fewer
+    when those hold more than ``PREFETCH_SECONDS`` of audio (``seconds`` are the items' durations, 0 when unknown)."""
     extractor.setup()
     size = extractor.batch_size
     batches = [items[i:i + size] for i in range(0, len(items), size)]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nkl-decode") as decoder:
-        upcoming = decoder.submit(_decode, extractor, batches[0]) if batches else None
-        for index, batch in enumerate(batches):
-            decoded = upcoming.result()
-            if index + 1 < len(batches):
-                upcoming = decoder.submit(_decode, extractor, batches[index + 1])
-            signals = [(item, s) for item, s in decoded if isinstance(s, np.ndarray)]
-            failures = [(item.content_key, s) for item, s in decoded if isinstance(s, str)]
-            rows, failed = _estimate_batch(extractor, signals) if signals else ([], [])
-            writer.add(list(extractor.names), rows, failures + failed)
-            bar.advance(len(batch))
+    audio = [sum(seconds[i:i + size]) for i in range(0, len(items), size)]
+    with ThreadPoolExecutor(max_workers=decode_threads(), thread_name_prefix="nkl-decode") as pool:
+        ahead: deque[tuple[int, list[Future]]] = deque()
+        following = 0
+
+        def fill() -> None:
+            nonlocal following
+            while following < len(batches) and len(ahead) < PREFETCH_BATCHES and (
+                    not ahead or sum(audio[i] for i, _ in ahead) + audio[following] <= PREFETCH_SECONDS):
+                ahead.append((following, [pool.submit(_decode_one, extractor, item) for item in batches[following]]))
+                following += 1
+
+        try:
+            for batch in batches:
+                fill()
+                _, futures = ahead.popleft()
+                decoded = [(item, future.result()) for item, future in zip(batch, futures, strict=True)]
+                fill()  # decoding goes on while the model runs
+                signals = [(item, s) for item, s in decoded if isinstance(s, np.ndarray)]
+                failures = [(item.content_key, s) for item, s in decoded if isinstance(s, str)]
+                rows, failed = _estimate_batch(extractor, signals) if signals else ([], [])
+                writer.add(list(extractor.names), rows, failures + failed)
+                bar.advance(len(batch))
+        except BaseException:
+            for _, futures in ahead:
+                for future in futures:
+                    future.cancel()
+            raise
 
 
 def _run_pool(ctx: RunContext, extractor: Extractor, chunks: list[list[Item]], workers: int, writer: _PartWriter, bar) -> None:
@@ -206,6 +230,7 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
             todo = todo.sort("duration", nulls_last=True)  # similar lengths share a batch: less padding
         items = [Item(r["content_key"], r["file"], float(r["start"] or 0.0), r["end"])
                  for r in todo.select("content_key", "file", "start", "end").iter_rows(named=True)]
+        seconds = [float(d or 0.0) for d in todo["duration"].to_list()] if "duration" in todo.columns else [0.0] * len(items)
         n_workers = min(workers or default_workers(), max(1, len(items) // CHUNK))
         if on_work is not None:
             on_work()
@@ -214,7 +239,7 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
         try:
             with ctx.progress.task(extractor.progress_label, total=len(items)) as bar:
                 if extractor.batched:
-                    _run_batched(extractor, items, writer, bar)
+                    _run_batched(extractor, items, seconds, writer, bar)
                 elif n_workers <= 1:
                     extractor.setup()
                     for i in range(0, len(items), CHUNK):

@@ -21,6 +21,9 @@ from nkl.config.components import NoSettings, assign_keys, build_settings, setti
 from nkl.errors import ConfigError
 from nkl.hashing import stable_hash
 
+CPU_BATCH = 8  # files per batch when [FEATS] batch_size is 0 (auto): small batches keep CPU memory low
+GPU_BATCH = 64  # the same on a GPU, where larger batches are what makes it fast
+
 logger = logging.getLogger(__name__)
 
 # name in [FEATS] type → "module:Class" (imported only when used, so heavy libraries load lazily)
@@ -80,7 +83,7 @@ class Extractor(ABC):
     # where the extractor's numbers come from, for explain and error messages
     source: ClassVar[str] = "signal processing"
 
-    def __init__(self, settings: Any = None, *, kind: str = "", device: str = "cpu", batch_size: int = 8) -> None:
+    def __init__(self, settings: Any = None, *, kind: str = "", device: str = "cpu", batch_size: int = 0) -> None:
         if isinstance(settings, Mapping):  # a plain dict of field names, device and batch_size (Python callers, tests)
             values = dict(settings)
             device, batch_size = values.pop("device", device), values.pop("batch_size", batch_size)
@@ -128,8 +131,11 @@ class Extractor(ABC):
 
     @property
     def batch_size(self) -> int:
-        """Signals per ``extract_batch`` call; 0 for extractors that work one file at a time."""
-        return max(1, int(self.requested_batch_size or 8)) if self.batched else 0
+        """Signals per ``extract_batch`` call (0 requested = 64 on a GPU, 8 on the CPU); 0 for per-file extractors."""
+        if not self.batched:
+            return 0
+        requested = int(self.requested_batch_size or 0)
+        return requested if requested > 0 else (GPU_BATCH if self.device.startswith("cuda") else CPU_BATCH)
 
     def extract_batch(self, signals: list[np.ndarray]) -> np.ndarray:
         """Rows of ``names`` values for several signals at ``sample_rate`` (in input order); batched extractors only."""
@@ -230,7 +236,7 @@ def extractors_from_manifest(feats: Mapping[str, Any], device: str = "cpu") -> l
         values = settings.get(str(name), {})
         known = {f.name for f in dataclasses.fields(cls.Settings)}
         out.append(cls(cls.Settings(**{k: v for k, v in values.items() if k in known}), kind=str(name), device=device,
-                       batch_size=int(feats.get("batch_size", 8))))
+                       batch_size=int(feats.get("batch_size", 0))))
     return out
 
 
