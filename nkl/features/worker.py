@@ -50,7 +50,35 @@ def init_worker(extractor: Extractor, threads: int = 1) -> None:
         _setup_error = exc
 
 
-def load_signal(extractor: Extractor, item: Item) -> tuple[np.ndarray, int]:
+@dataclass(frozen=True)
+class DecodeSpec:
+    """What decoding needs from an extractor (small and picklable, for decoding processes)."""
+
+    name: str
+    sample_rate: int | None
+    min_duration: float
+
+
+def init_decoder() -> None:
+    """Decoding-process initializer: one math thread each (the pool has one process per core), Ctrl-C to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warnings.simplefilter("ignore")
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = "1"
+
+
+def decode_items(spec: DecodeSpec, items: list[Item]) -> list[np.ndarray | str]:
+    """Each item's signal, or the reason it has none (in a decoding thread or process)."""
+    out: list[np.ndarray | str] = []
+    for item in items:
+        try:
+            out.append(load_signal(spec, item)[0])
+        except AudioError as exc:
+            out.append(str(exc))
+    return out
+
+
+def load_signal(extractor: Extractor | DecodeSpec, item: Item) -> tuple[np.ndarray, int]:
     """The item's mono signal and rate (the extractor's, or the file's own); AudioError when too short, silent or not finite."""
     signal, rate = load_audio(item.file, item.start, item.end, extractor.sample_rate)
     duration = len(signal) / rate

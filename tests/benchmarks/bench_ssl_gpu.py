@@ -121,7 +121,7 @@ def bare_files_per_second(folder: Path, signals: list[np.ndarray], batch_size: i
     return len(signals) / seconds
 
 
-def engine_ceiling(ctx, samples) -> float:
+def engine_ceiling(ctx, samples, table: str) -> float:
     """Files/s of the engine alone: the same decoding, batching and Parquet parts around a model that takes no time."""
     from nkl.features.cache import ensure_features
     from nkl.features.registry import Extractor
@@ -129,7 +129,10 @@ def engine_ceiling(ctx, samples) -> float:
     class NoModel(Extractor):
         name, batched, sample_rate, min_duration = "nomodel", True, 16000, 0.03
         names: ClassVar[list[str]] = [f"f{i}" for i in range(768)]
-        table = "features_nomodel"
+
+        @property
+        def table(self) -> str:
+            return table
 
         def versions(self) -> dict[str, str]:
             return {}
@@ -162,6 +165,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--check", type=int, default=64, help="clips compared with the CPU")
     parser.add_argument("--out", help="write the figures here as JSON")
+    parser.add_argument("--compare-decoding", action="store_true", help="also time decoding threads against processes")
     parser.add_argument("--device", default="cuda", help="cpu only to try the script itself on a few clips")
     args = parser.parse_args()
 
@@ -225,9 +229,26 @@ def main() -> None:
               f"({samples.height / (report.seconds + load_seconds):.1f} files/s counting the {load_seconds:.1f} s model load); "
               f"rerun {again.seconds:.2f} s, 0 computed; GPU peak {figures['gpu_peak_gb']:.1f} GiB, RSS peak {figures['peak_rss_mb']:.0f} MB")
 
-        ceiling = engine_ceiling(ctx, samples)
+        import nkl.features.cache as engine
+
+        chosen = engine.decode_processes(samples.height)
+        ceiling = engine_ceiling(ctx, samples, "features_nomodel_default")
         figures.update(engine_ceiling=ceiling)
-        print(f"(b) the engine alone (same decoding, batches and parts, a model that takes no time): {ceiling:7.1f} files/s")
+        print(f"(b) the engine alone (same decoding, batches and parts, a model that takes no time): {ceiling:7.1f} files/s "
+              f"({f'{chosen} decoding processes' if chosen else f'{engine.decode_threads()} decoding threads'})")
+        if args.compare_decoding:  # the other ways of decoding, to choose the default
+            policy = engine.decode_processes
+            for name, processes, threads in (("threads_8", 0, 8), ("threads_15", 0, 15), ("processes_15", 15, 0)):
+                engine.decode_processes, engine.MAX_DECODE_THREADS = (lambda n, p=processes: p), threads or 8
+                figures[f"engine_ceiling_{name}"] = engine_ceiling(ctx, samples, f"features_nomodel_{name}")
+                print(f"    engine alone with {name}: {figures[f'engine_ceiling_{name}']:7.1f} files/s")
+            engine.decode_processes, engine.MAX_DECODE_THREADS = (lambda n: 0), 8
+            ws2 = RunContext(Workspace(root / "ws2"), logging.getLogger("bench"))
+            samples2 = import_database(ws2, "clips", DatabaseSection(path=str(csv), type="csv"), "label")
+            threaded = ensure_features(ws2, extractor, samples2)
+            figures["end_to_end_threads_8"] = samples2.height / threaded.seconds
+            print(f"    end to end with 8 decoding threads: {figures['end_to_end_threads_8']:7.1f} files/s")
+            engine.decode_processes, engine.MAX_DECODE_THREADS = policy, 8
 
         # (c) agreement with the CPU
         rows = samples.head(args.check)
