@@ -25,7 +25,8 @@ from nkl.errors import FeatureError
 from nkl.features.registry import Extractor
 from nkl.features.worker import DecodeSpec, Item, decode_items, extract_chunk, failure_reason, init_decoder, init_worker
 
-FLUSH_ROWS = 256  # rows per Parquet part (or FLUSH_SECONDS of work, whichever comes first)
+FLUSH_ROWS = 2048  # rows per Parquet part (or FLUSH_SECONDS of work, whichever comes first); a part of 768 columns
+# costs ~40 ms whatever its rows, so small parts would cost more than a GPU's embeddings
 FLUSH_SECONDS = 10.0
 CHUNK = 4
 MAX_DECODE_THREADS = 8
@@ -68,7 +69,9 @@ def known_keys(ctx: RunContext, extractor: Extractor) -> tuple[set[str], dict[st
 
 
 class _PartWriter:
-    """Buffers extracted rows and writes them as Parquet parts (atomically) every so often."""
+    """Buffers extracted rows and writes them as Parquet parts (atomically) every ``FLUSH_ROWS`` rows or
+    ``FLUSH_SECONDS``. Parts are written by one background thread, so that a model keeps working meanwhile; at most one
+    write is pending, and ``close`` waits for it (its error, if any, is raised there or at the next flush)."""
 
     def __init__(self, ctx: RunContext, extractor: Extractor, samples: pl.DataFrame) -> None:
         self.ctx, self.extractor = ctx, extractor
@@ -81,6 +84,8 @@ class _PartWriter:
         self.written = 0
         self.failed = 0
         self.where = {r[0]: r[1:] for r in samples.select("content_key", "database", "sample", "file").iter_rows()}
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nkl-parts")
+        self._pending: Future | None = None
 
     def add(self, names: list[str], rows: list[tuple[str, np.ndarray]], failures: list[tuple[str, str]]) -> None:
         self.names = self.names or names
@@ -90,26 +95,43 @@ class _PartWriter:
             self.flush()
 
     def flush(self) -> None:
-        stamp = f"{time.time_ns()}-{os.getpid()}-{self.counter}"
-        self.counter += 1
+        """Hand the buffered rows to the writing thread (after the previous write has finished)."""
+        self._wait()
+        if self.rows or self.failures:
+            stamp = f"{time.time_ns()}-{os.getpid()}-{self.counter}"
+            self.counter += 1
+            self._pending = self._thread.submit(self._write, stamp, self.names, self.rows, self.failures)
+        self.rows, self.failures = [], []
+        self.last_flush = time.monotonic()
+
+    def close(self) -> None:
+        """Write what is buffered and wait until every part is on disk."""
+        try:
+            self.flush()
+            self._wait()
+        finally:
+            self._thread.shutdown(wait=True)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _write(self, stamp: str, names: list[str], rows: list[tuple[str, np.ndarray]], failures: list[tuple[str, str]]) -> None:
         ws = self.ctx.workspace
-        if self.rows:
-            matrix = np.vstack([v for _, v in self.rows])
-            frame = pl.DataFrame(matrix, schema=self.names, orient="row").with_columns(
-                pl.Series("content_key", [k for k, _ in self.rows], dtype=pl.String), pl.lit(self.spec).alias("spec_hash"))
-            frame = frame.select(["content_key", "spec_hash", *self.names])
-            ws.write_part(self.extractor.table, f"{self.spec}-{stamp}", frame, index=False)
-            self.written += len(self.rows)
-        if self.failures:
+        if rows:
+            frame = pl.DataFrame(np.vstack([v for _, v in rows]), schema=names, orient="row").with_columns(
+                pl.Series("content_key", [k for k, _ in rows], dtype=pl.String), pl.lit(self.spec).alias("spec_hash"))
+            ws.write_part(self.extractor.table, f"{self.spec}-{stamp}", frame.select(["content_key", "spec_hash", *names]), index=False)
+            self.written += len(rows)
+        if failures:
             rejects = pl.DataFrame(
                 [{"database": self.where[k][0], "sample": self.where[k][1], "file": self.where[k][2],
-                  "stage": f"features:{self.extractor.table}", "reason": r, "content_key": k} for k, r in self.failures],
+                  "stage": f"features:{self.extractor.table}", "reason": r, "content_key": k} for k, r in failures],
                 schema=REJECTS,
             )
             ws.write_part("rejects", f"features-{self.extractor.table}-{self.spec}-{stamp}", rejects, index=False)
-            self.failed += len(self.failures)
-        self.rows, self.failures = [], []
-        self.last_flush = time.monotonic()
+            self.failed += len(failures)
 
 
 def decode_threads() -> int:
@@ -271,7 +293,7 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
                         extractor.setup()  # a worker failed to start: raise the real reason (e.g. a model that cannot load)
                         raise FeatureError(f"{extractor.table}: a worker process died; run with --workers 1 to see why") from None
         finally:
-            writer.flush()
+            writer.close()
             ctx.workspace.refresh_views([extractor.table, "rejects"])
     failed_now = writer.failed
     failed_total = failed_now + sum(1 for k in unique["content_key"].to_list() if k in failed_before)

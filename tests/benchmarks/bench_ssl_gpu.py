@@ -150,6 +150,26 @@ def engine_ceiling(ctx, samples, table: str) -> float:
     return samples.height / report.seconds
 
 
+def decode_alone(samples, figures: dict) -> None:
+    """Files/s of decoding alone (the engine's decode task) with threads and with processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from nkl.features.worker import DecodeSpec, Item, decode_items, init_decoder
+
+    spec = DecodeSpec("wav2vec2", 16000, 0.03)
+    items = [Item(k, f, 0.0, None) for k, f in samples.select("content_key", "file").iter_rows()]
+    chunks = [items[i:i + 16] for i in range(0, len(items), 16)]
+    for name, make in (("threads_8", lambda: ThreadPoolExecutor(8)), ("threads_15", lambda: ThreadPoolExecutor(15)),
+                       ("processes_15", lambda: ProcessPoolExecutor(15, mp_context=multiprocessing.get_context("spawn"), initializer=init_decoder))):
+        with make() as pool:
+            list(pool.map(decode_items, [spec] * 15, chunks[:15]))  # start the workers
+            started = time.perf_counter()
+            count = sum(len(out) for out in pool.map(decode_items, [spec] * len(chunks), chunks))
+            figures[f"decode_alone_{name}"] = count / (time.perf_counter() - started)
+        print(f"    decoding alone with {name}: {figures[f'decode_alone_{name}']:7.1f} files/s")
+
+
 def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     """Per-row cosine similarity (min, mean) and relative L2 error (max, mean) of ``a`` against ``b``."""
     cosine = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
@@ -243,6 +263,13 @@ def main() -> None:
                 figures[f"engine_ceiling_{name}"] = engine_ceiling(ctx, samples, f"features_nomodel_{name}")
                 print(f"    engine alone with {name}: {figures[f'engine_ceiling_{name}']:7.1f} files/s")
             engine.decode_processes, engine.MAX_DECODE_THREADS = (lambda n: 0), 8
+            decode_alone(samples, figures)
+            real_decode = engine.decode_items
+            ready = load_signal(extractor, Item("", str(clips[0]), 0.0, None))[0]
+            engine.decode_items = lambda spec, items: [ready.copy() for _ in items]
+            figures["engine_ceiling_no_decoding"] = engine_ceiling(ctx, samples, "features_nomodel_no_decoding")
+            print(f"    engine alone, decoding replaced by a copy: {figures['engine_ceiling_no_decoding']:7.1f} files/s")
+            engine.decode_items = real_decode
             ws2 = RunContext(Workspace(root / "ws2"), logging.getLogger("bench"))
             samples2 = import_database(ws2, "clips", DatabaseSection(path=str(csv), type="csv"), "label")
             threaded = ensure_features(ws2, extractor, samples2)
