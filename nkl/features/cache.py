@@ -187,12 +187,13 @@ def _run_batched(extractor: Extractor, items: list[Item], seconds: list[float], 
     jobs) or processes (large ones) decodes and resamples the next batches while the model works on this one: up to
     ``PREFETCH_BATCHES`` ahead, fewer when those hold more than ``PREFETCH_SECONDS`` of audio (``seconds`` are the
     items' durations, 0 when unknown)."""
-    extractor.setup()
     size = extractor.batch_size
     batches = [items[i:i + size] for i in range(0, len(items), size)]
     audio = [sum(seconds[i:i + size]) for i in range(0, len(items), size)]
-    spec = DecodeSpec(extractor.name, extractor.sample_rate, extractor.min_duration)
     with _decode_pool(len(items)) as pool:
+        pool.submit(decode_items, None, [])  # decoding processes start (import their libraries) while the model loads
+        extractor.setup()
+        spec = DecodeSpec(extractor.name, extractor.sample_rate, extractor.min_duration)
         ahead: deque[tuple[int, list[Future]]] = deque()
         following = 0
 

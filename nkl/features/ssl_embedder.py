@@ -372,9 +372,15 @@ class SslEmbedder:
                 results[index].append(stats)
         out = np.empty((len(arrays), self.dim), dtype=np.float64)
         for index, stats in results.items():
-            weights = np.array([s[0] for s in stats])
-            mean, variance = combine_windows(weights, np.stack([s[1] for s in stats]), np.stack([s[2] for s in stats]))
-            out[index] = np.concatenate([mean, np.sqrt(variance)]) if self.pooling == "mean+std" else mean
+            if len(stats) == 1:  # one window: its own statistics
+                mean, variance = stats[0][1], stats[0][2]
+            else:
+                weights = np.array([s[0] for s in stats])
+                mean, variance = combine_windows(weights, np.stack([s[1] for s in stats]), np.stack([s[2] for s in stats]))
+            if self.pooling == "mean+std":
+                out[index, : len(mean)], out[index, len(mean):] = mean, np.sqrt(np.maximum(variance, 0.0))
+            else:
+                out[index] = mean
         return out
 
     def _batches(self, items: list[tuple[int, int, int]]) -> list[list[tuple[int, int, int]]]:
@@ -431,24 +437,26 @@ class SslEmbedder:
         return output.last_hidden_state if self.layer == 0 else output.hidden_states[-1 - self.layer]
 
     def _waveform_hidden(self, pieces: list[np.ndarray]) -> tuple[Any, list[int]]:
+        """Hidden states of one padded batch; each piece is normalised (zero mean, unit variance over its own samples,
+        in float64, as ``Wav2Vec2FeatureExtractor`` does) on the model's device, where it costs nothing."""
         import torch
 
         lengths = [len(p) for p in pieces]
         batch = np.zeros((len(pieces), max(lengths)), dtype=np.float32)
-        do_normalize = bool(getattr(self._extractor, "do_normalize", True))
         for row, piece in enumerate(pieces):
-            samples = piece.astype(np.float64)
-            if do_normalize:
-                samples = (samples - samples.mean()) / np.sqrt(samples.var() + NORM_EPS)
-            batch[row, : len(samples)] = samples
+            batch[row, : len(piece)] = piece
+        values = torch.from_numpy(batch).to(self._device)
+        valid = torch.arange(values.shape[1], device=values.device)[None, :] < torch.tensor(lengths, device=values.device)[:, None]
+        if bool(getattr(self._extractor, "do_normalize", True)):
+            wide, counts = values.to(torch.float64), torch.tensor(lengths, device=values.device, dtype=torch.float64)[:, None]
+            mean = wide.sum(dim=1, keepdim=True) / counts
+            variance = ((wide - mean) ** 2 * valid).sum(dim=1, keepdim=True) / counts
+            values = ((wide - mean) / torch.sqrt(variance + NORM_EPS) * valid).to(torch.float32)
         kwargs: dict[str, Any] = {}
         if self._masked:
-            mask = np.zeros(batch.shape, dtype=np.int64)
-            for row, length in enumerate(lengths):
-                mask[row, :length] = 1
-            kwargs["attention_mask"] = torch.from_numpy(mask).to(self._device)
+            kwargs["attention_mask"] = valid.to(torch.long)
         elif len(set(lengths)) > 1:  # _batches never does this: padding would change a group-norm model's frames
             raise RuntimeError("unmaskable model given a padded batch")
-        hidden = self._hidden(torch.from_numpy(batch), **kwargs)
-        valid = [int(n) for n in self._model._get_feat_extract_output_lengths(torch.tensor(lengths))]
-        return hidden, [min(v, hidden.shape[1]) for v in valid]
+        hidden = self._hidden(values, **kwargs)
+        frames = [int(n) for n in self._model._get_feat_extract_output_lengths(torch.tensor(lengths))]
+        return hidden, [min(v, hidden.shape[1]) for v in frames]

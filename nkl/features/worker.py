@@ -65,12 +65,13 @@ def init_decoder() -> None:
     warnings.simplefilter("ignore")
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = "1"
+    import scipy.signal  # noqa: F401 - the resampler's library, loaded before the first file rather than with it
 
 
-def decode_items(spec: DecodeSpec, items: list[Item]) -> list[np.ndarray | str]:
+def decode_items(spec: DecodeSpec | None, items: list[Item]) -> list[np.ndarray | str]:
     """Each item's signal, or the reason it has none (in a decoding thread or process)."""
     out: list[np.ndarray | str] = []
-    for item in items:
+    for item in items if spec is not None else []:
         try:
             out.append(load_signal(spec, item)[0])
         except AudioError as exc:
