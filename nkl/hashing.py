@@ -34,6 +34,12 @@ def _content_hash(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
+def file_hash(path: Path) -> str:
+    """BLAKE2b of a file's bytes (cached per path, size and modification time)."""
+    stat = Path(path).stat()
+    return _content_hash(str(path), stat.st_size, stat.st_mtime_ns)
+
+
 def local_model_hash(folder: Path) -> str:
     """A hash of a local model folder: its config files' text and its weight files (names, sizes, and the content of
     files up to 64 MiB, the modification time of larger ones).

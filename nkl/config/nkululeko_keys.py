@@ -30,7 +30,7 @@ NOT_IMPLEMENTED: dict[str, frozenset[str]] = {
     ),
     "FEATS": frozenset(
         {"balancing", "balancing_random_state", "store_format", "print_feats", "needs_feature_extraction",
-         "import_file", "import_files_append", "os.features"}
+         "os.features"}
     ),
     "MODEL": frozenset(
         {"gamma", "GMM_components", "GMM_covariance_type", "eval_metric", "validation_split", "k_fold_cross",

@@ -274,11 +274,16 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
         n_workers = min(workers or default_workers(), max(1, len(items) // CHUNK))
         if on_work is not None:
             on_work()
-        how = f"in batches of {extractor.batch_size}" if extractor.batched else f"with {n_workers} worker(s)"
+        how = (f"in batches of {extractor.batch_size}" if extractor.batched else f"with {n_workers} worker(s)") if extractor.reads_audio \
+            else "from the import file(s)"
         ctx.log.info("%s: extracting %d of %d files %s (%d cached)", extractor.table, len(items), unique.height, how, cached)
         try:
             with ctx.progress.task(extractor.progress_label, total=len(items)) as bar:
-                if extractor.batched:
+                if not extractor.reads_audio:
+                    extractor.setup()
+                    writer.add(*extractor.rows_for(todo))  # type: ignore[attr-defined]
+                    bar.advance(len(items))
+                elif extractor.batched:
                     _run_batched(extractor, items, seconds, writer, bar)
                 elif n_workers <= 1:
                     extractor.setup()

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 EXTRACTORS: dict[str, str] = {
     "os": "nkl.features.opensmile_extractor:OpenSmileExtractor",
     "praat": "nkl.features.praat_extractor:PraatExtractor",
+    "import": "nkl.features.import_extractor:ImportExtractor",
     "wav2vec2": "nkl.features.ssl_extractor:Wav2Vec2Extractor",
     "hubert": "nkl.features.ssl_extractor:HubertExtractor",
     "wavlm": "nkl.features.ssl_extractor:WavLMExtractor",
@@ -63,7 +64,6 @@ UNAVAILABLE: dict[str, str] = {
     "sptk": "diffsptk features are not built yet",
     "lfcc": "LFCC features are not built yet",
     "cqcc": "CQCC features are not built yet",
-    "import": "importing precomputed features is not built yet",
 }
 
 
@@ -123,6 +123,8 @@ class Extractor(ABC):
     # instead of one file at a time in worker processes.
     batched: ClassVar[bool] = False
     names: ClassVar[list[str]] = []
+    # Extractors that read no audio (``import``) set ``reads_audio = False`` and implement ``rows_for(samples)``.
+    reads_audio: ClassVar[bool] = True
 
     @property
     def progress_label(self) -> str:

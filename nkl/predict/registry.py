@@ -19,7 +19,7 @@ from nkl.choices import unknown_choice
 from nkl.errors import ConfigError
 from nkl.features.registry import Extractor
 
-DEFAULT_BATCH_SIZE = 8
+DEFAULT_BATCH_SIZE = 0  # auto: 64 on a GPU, 8 on the CPU (see Extractor.batch_size)
 logger = logging.getLogger(__name__)
 
 # target name in [PREDICT] targets → "module:Class" (imported only when used)

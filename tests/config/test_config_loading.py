@@ -44,7 +44,8 @@ def test_defaults_of_the_seed_table(tmp_path):
     assert config.feats.type == ["os"]
     assert plan.extractors[0].settings.level == "functionals"
     assert config.feats.fail_threshold == 0.5
-    assert config.feats.batch_size == 8
+    assert config.feats.batch_size == 0  # auto: 8 on the CPU, 64 on a GPU
+    assert plan.extractors[0].batch_size == 0  # openSMILE works file by file
     assert plan.model_settings.C_val == 1.0 and plan.model_settings.kernel == "rbf"
     assert Plan(load_config(minimal(tmp_path, "mlp"))).model_settings.batch_size == 8
     assert config.exp.epochs == 1

@@ -102,3 +102,28 @@ def test_a_file_that_breaks_its_batch_is_rejected_alone(segments_csv: Path, tmp_
     assert np.allclose(rows["est_seconds"].to_numpy(), rows["duration"].to_numpy(), atol=1e-3)
     reasons = pl.read_parquet(ctx.workspace.parts("rejects", "features-")[0])["reason"].to_list()
     assert any("input too short for the model" in r for r in reasons) and any("silent" in r for r in reasons)
+
+
+def test_decoding_processes_give_the_rows_of_decoding_threads(segments_csv: Path, tmp_path: Path, monkeypatch) -> None:
+    """Large jobs decode in processes (small ones in threads): the same rows and the same rejects either way."""
+    import nkl.features.cache as engine
+
+    table = pl.read_csv(segments_csv)
+    samples = table.with_row_index("i").select(
+        pl.format("s{}", "i").alias("sample"), pl.lit("db").alias("database"), "file", "start", "end",
+        (pl.col("end") - pl.col("start")).alias("duration"), pl.format("key{}", "i").alias("content_key"))
+    found = {}
+    for how, processes in (("threads", 0), ("processes", 2)):
+        monkeypatch.setattr(engine, "decode_processes", lambda n, p=processes: p)
+        ctx = RunContext(Workspace(tmp_path / how), logging.getLogger("test"))
+        predictor = _BreaksOnShort({"batch_size": 2})
+        report = ensure_features(ctx, predictor, samples)
+        assert report.computed == 5 and report.failed == 2
+        found[how] = load_features(ctx, predictor, samples["content_key"].to_list()).sort("content_key")
+    assert found["threads"].equals(found["processes"])
+
+
+def test_batch_size_zero_means_64_on_a_gpu_and_8_on_the_cpu() -> None:
+    assert _BreaksOnShort(device="cpu").batch_size == 8
+    assert _BreaksOnShort(device="cuda").batch_size == 64
+    assert _BreaksOnShort(device="cuda", batch_size=16).batch_size == 16
