@@ -38,17 +38,11 @@ def best_run(results: pl.DataFrame, task: str, measure: str) -> int:
     return int(ordered["run"][0])
 
 
-def evaluation_split(predictions: pl.DataFrame) -> str:
-    """The split that reports the final result: test, or the pooled folds of a LOGO run."""
-    return "logo" if "logo" in predictions["split"].unique().to_list() else "test"
-
-
-def result_plots(folder: Path, name: str, task: str, predictions: pl.DataFrame, results: pl.DataFrame,
+def result_plots(folder: Path, name: str, task: str, split: str, predictions: pl.DataFrame, results: pl.DataFrame,
                  labels: list[str], run: int, titles: bool = True) -> list[Path]:
-    """Confusion matrix (classification) or scatter (regression) of one run's final evaluation."""
+    """Confusion matrix (classification) or scatter (regression) of one run's final evaluation (on ``split``)."""
     from nkl.evaluate.plots import confusion_matrix_chart, regression_scatter_chart, save_chart
 
-    split = evaluation_split(predictions)
     pred = predictions.filter((pl.col("run") == run) & (pl.col("split") == split))
     res = results.filter((pl.col("run") == run) & (pl.col("split") == split))
     metric = "uar" if task == "classification" else "ccc"

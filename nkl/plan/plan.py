@@ -59,6 +59,11 @@ class Plan:
         return self.config.exp.type or get_model_spec(self.config.model.type).task
 
     @property
+    def eval_split(self) -> str:
+        """The split the final results are computed on: test, or the pooled folds of a speaker-grouped (logo) run."""
+        return "logo" if self.config.model.logo else "test"
+
+    @property
     def model_settings(self) -> Any:
         """The chosen model's own settings (``C_val`` for svm, ``layers`` for mlp, ...)."""
         return self._model_settings  # type: ignore[attr-defined]

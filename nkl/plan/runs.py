@@ -19,7 +19,7 @@ from nkl.catalog.schemas import RUNS, check_schema
 from nkl.choices import did_you_mean
 from nkl.context import RunContext
 from nkl.errors import ConfigError
-from nkl.evaluate.results import best_run, evaluation_split, result_plots, results_table
+from nkl.evaluate.results import best_run, result_plots, results_table
 from nkl.features.cache import ExtractionReport, join_features
 from nkl.features.registry import manifest_feats
 from nkl.hashing import stable_hash
@@ -48,11 +48,11 @@ class RunResult:
     rejected: int = 0
     n_samples: dict[str, int] = field(default_factory=dict)
     labels: list[str] = field(default_factory=list)
+    eval_split: str = "test"
 
     def headline(self) -> pl.DataFrame:
         """Final metrics (test, or pooled LOGO folds) of the best run."""
-        split = "logo" if "logo" in self.results["split"].to_list() else "test"
-        return self.results.filter((pl.col("run") == self.best_run) & (pl.col("split") == split))
+        return self.results.filter((pl.col("run") == self.best_run) & (pl.col("split") == self.eval_split))
 
 
 @cache
@@ -137,7 +137,7 @@ def cached_result(ctx: RunContext, plan: Plan, key: str) -> RunResult | None:
     if done.height == 0:
         return None
     results = pl.read_parquet(ws.part_path("results", name))
-    return RunResult(name, plan.task, results, int(done["best_run"][-1]), cached=True)
+    return RunResult(name, plan.task, results, int(done["best_run"][-1]), cached=True, eval_split=plan.eval_split)
 
 
 def record_run(ctx: RunContext, plan: Plan, row: dict) -> None:
@@ -159,7 +159,7 @@ def finish_run(ctx: RunContext, plan: Plan, state: RunState) -> None:
     ctx.log.debug("metrics with bootstrap CIs after %.2f s", time.monotonic() - state.started)
     ws.write_part("predictions", name, stored_predictions(predictions, plan.task))
     ws.write_part("results", name, results)
-    plots = result_plots(state.folder / "plots", name, plan.task, predictions, results, design.labels, best, c.plot.titles)
+    plots = result_plots(state.folder / "plots", name, plan.task, plan.eval_split, predictions, results, design.labels, best, c.plot.titles)
     ctx.log.debug("plots written after %.2f s", time.monotonic() - state.started)
     if c.exp.save:
         model = state.fitted[best]
@@ -171,8 +171,9 @@ def finish_run(ctx: RunContext, plan: Plan, state: RunState) -> None:
         }).save(state.folder / "model")
     ctx.log.debug("model saved after %.2f s", time.monotonic() - state.started)
     if c.exp.save_test:
-        test = predictions.filter((pl.col("run") == best) & (pl.col("split") == evaluation_split(predictions)))
+        test = predictions.filter((pl.col("run") == best) & (pl.col("split") == plan.eval_split))
         Path(c.exp.save_test).parent.mkdir(parents=True, exist_ok=True)
         test.write_csv(c.exp.save_test)
     record_run(ctx, plan, {**state.base_row, "duration_s": time.monotonic() - state.started, "status": "done", "best_run": best})
-    state.result = RunResult(name, plan.task, results, best, cached=False, plots=plots, labels=design.labels)
+    state.result = RunResult(name, plan.task, results, best, cached=False, plots=plots, labels=design.labels,
+                             eval_split=plan.eval_split)

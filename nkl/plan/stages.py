@@ -237,7 +237,7 @@ class FitStage(Stage):
                           "feature_spec": json.dumps([e.spec() for e in self.plan.extractors], sort_keys=True),
                           "versions": json.dumps(package_versions(), sort_keys=True), "seed": c.exp.seed,
                           "start": state.start_time, "duration_s": None, "status": "running", "best_run": None,
-                          "task": self.plan.task, "eval_split": "logo" if c.model.logo else "test"}
+                          "task": self.plan.task, "eval_split": self.plan.eval_split}
         record_run(ctx, self.plan, state.base_row)
         state.design = feature_matrix(ctx, self.plan, state.splits)
         ctx.log.debug("feature matrix %s ready after %.2f s", state.design.X.shape, time.monotonic() - state.started)

@@ -203,8 +203,9 @@ def gather_experiment(ws: Workspace, name: str) -> ExperimentFacts:
     results = ws.scan("results").filter(pl.col("experiment") == name).collect()
     predictions = ws.scan("predictions").filter(pl.col("experiment") == name).collect()
     best = int(run["best_run"] or 0)
-    task = "classification" if results.filter(pl.col("metric") == "uar").height else "regression"
-    split = "logo" if "logo" in predictions["split"].to_list() else "test"
+    # runs store both since the plan knows them; runs recorded by older versions are read from their results
+    task = run.get("task") or ("classification" if results.filter(pl.col("metric") == "uar").height else "regression")
+    split = run.get("eval_split") or ("logo" if "logo" in predictions["split"].to_list() else "test")
     target = config.data.target if config is not None else ""
     samples = _samples(ws, name, target)
     evaluated = predictions.filter((pl.col("run") == best) & (pl.col("split") == split))
