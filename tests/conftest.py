@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 
 import polars as pl
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_lazy_speechbrain_modules():
+    """speechbrain puts lazy placeholder modules into sys.modules; hypothesis reads the ``__file__`` of every loaded module,
+    which imports them (and fails for optional ones such as k2). Drop the placeholders that were never loaded."""
+    yield
+    for name, module in list(sys.modules.items()):
+        if name.startswith("speechbrain") and isinstance(module, ModuleType) and type(module).__name__ in ("LazyModule", "DeprecatedModuleRedirect") \
+                and getattr(module, "lazy_module", None) is None:
+            del sys.modules[name]
 
 
 def emodb_root() -> Path | None:

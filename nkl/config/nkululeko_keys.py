@@ -48,8 +48,8 @@ NOT_IMPLEMENTED: dict[str, frozenset[str]] = {
 
 # Prefixes of extractor- or model-specific nkululeko keys (e.g. FEATS.wav2vec2.layer).
 NOT_IMPLEMENTED_PREFIXES: dict[str, tuple[str, ...]] = {
-    "FEATS": ("bert.", "audmodel.", "aud.", "emotion2vec.",
-              "spkrec.", "trill.", "xbow.", "mld.", "sptk.", "lfcc.", "cqcc.", "fft_", "textclassifier.", "min_syls",
+    "FEATS": ("audmodel.", "aud.", "emotion2vec.",
+              "trill.", "xbow.", "mld.", "sptk.", "lfcc.", "cqcc.", "fft_", "textclassifier.", "min_syls",
               "size", "assignments", "with_os"),
     "MODEL": ("adm.", "scheduler.", "focal."),
 }

@@ -53,7 +53,7 @@ def feature_data(ctx: RunContext, config: Config, df: pl.DataFrame, target: str,
         ensure_features(ctx, ext, df, workers=config.feats.workers, fail_threshold=config.feats.fail_threshold)
     keep = ["sample", "speaker", "split", "content_key"] + (["gender"] if "gender" in df.columns else [])
     frame = df.select(*keep, pl.col(target).alias("target"))
-    frame, columns = join_features(ctx, extractors, frame)
+    frame, columns = join_features(ctx, extractors, frame, source=df)
     frame = frame.sort("sample")
     X = frame.select(columns).to_numpy().astype(np.float64)
     X = np.where(np.isfinite(X), X, 0.0)

@@ -260,6 +260,7 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
     ``on_work`` is called once, just before extraction starts, when there is something to extract.
     """
     started = time.monotonic()
+    samples = extractor.keyed(samples)
     unique = samples.unique("content_key", keep="first", maintain_order=True)
     done, failed_before = known_keys(ctx, extractor)
     todo = unique.filter(~pl.col("content_key").is_in(list(done | set(failed_before))))
@@ -323,19 +324,32 @@ def load_features(ctx: RunContext, extractor: Extractor, keys: list[str]) -> pl.
             .unique("content_key", keep="last").collect())
 
 
-def join_features(ctx: RunContext, extractors: list[Extractor], frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+def join_features(ctx: RunContext, extractors: list[Extractor], frame: pl.DataFrame,
+                  source: pl.DataFrame | None = None) -> tuple[pl.DataFrame, list[str]]:
     """Add every extractor's feature columns to ``frame`` (by ``content_key``; rows without features drop out).
 
-    With several extractors, columns are prefixed ``<extractor>.`` so that names cannot collide.
+    Extractors whose rows are keyed by something else than the audio (``bert``: the text) find each sample's key in
+    ``source`` (the samples with all their columns; default ``frame``), by ``sample``. With several extractors,
+    columns are prefixed ``<extractor>.`` so that names cannot collide.
     """
-    keys = frame["content_key"].to_list()
+    source = frame if source is None else source
     columns: list[str] = []
     for ext in extractors:
-        feats = load_features(ctx, ext, keys)
-        names = [n for n in feats.columns if n != "content_key"]
+        keyed = ext.keyed(source)
+        if keyed is source:
+            feats = load_features(ctx, ext, frame["content_key"].to_list())
+            on = "content_key"
+        else:
+            rows = keyed.select("sample", pl.col("content_key").alias("_row_key")).unique("sample")
+            frame = frame.join(rows, on="sample", how="left")
+            feats = load_features(ctx, ext, rows["_row_key"].to_list()).rename({"content_key": "_row_key"})
+            on = "_row_key"
+        names = [n for n in feats.columns if n != on]
         if len(extractors) > 1:
             feats = feats.rename({n: f"{ext.name}.{n}" for n in names})
             names = [f"{ext.name}.{n}" for n in names]
-        frame = frame.join(feats, on="content_key", how="inner")
+        frame = frame.join(feats, on=on, how="inner")
+        if on != "content_key":
+            frame = frame.drop(on)
         columns += names
     return frame, columns

@@ -15,6 +15,7 @@ from importlib import import_module
 from typing import Any, ClassVar
 
 import numpy as np
+import polars as pl
 
 from nkl.choices import unknown_choice
 from nkl.config.components import NoSettings, assign_keys, build_settings, settings_dict
@@ -31,6 +32,8 @@ EXTRACTORS: dict[str, str] = {
     "os": "nkl.features.opensmile_extractor:OpenSmileExtractor",
     "praat": "nkl.features.praat_extractor:PraatExtractor",
     "import": "nkl.features.import_extractor:ImportExtractor",
+    "spkrec": "nkl.features.spkrec_extractor:SpkrecExtractor",
+    "bert": "nkl.features.bert_extractor:BertExtractor",
     "wav2vec2": "nkl.features.ssl_extractor:Wav2Vec2Extractor",
     "hubert": "nkl.features.ssl_extractor:HubertExtractor",
     "wavlm": "nkl.features.ssl_extractor:WavLMExtractor",
@@ -48,13 +51,11 @@ EXTRACTORS: dict[str, str] = {
 }
 
 # prefix families: a [FEATS] type that starts with one of these (and is not an exact name) is that family's extractor
-PREFIX_FAMILIES: tuple[str, ...] = ("wav2vec2", "hubert", "wavlm", "whisper", "data2vec", "ast")
+PREFIX_FAMILIES: tuple[str, ...] = ("wav2vec2", "hubert", "wavlm", "whisper", "data2vec", "ast", "bert", "spkrec")
 
 # nkululeko names that nkl does not build, with what they would need (one line each)
 UNAVAILABLE: dict[str, str] = {
-    "bert": "text embeddings are not built yet (they need a text column and a text model folder)",
     "clap": "laion-clap pins its own torch and downloads its checkpoint at run time; not built",
-    "spkrec": "SpeechBrain speaker embeddings are not built yet; use the speaker target of nkl predict (Resemblyzer)",
     "emotion2vec": "emotion2vec needs funasr and its checkpoint download; not built",
     "trill": "TRILL needs tensorflow and tensorflow_hub (a second deep-learning stack); not built",
     "spectra": "spectrogram images for a cnn model are not built yet",
@@ -125,6 +126,11 @@ class Extractor(ABC):
     names: ClassVar[list[str]] = []
     # Extractors that read no audio (``import``) set ``reads_audio = False`` and implement ``rows_for(samples)``.
     reads_audio: ClassVar[bool] = True
+
+    def keyed(self, samples: pl.DataFrame) -> pl.DataFrame:
+        """The samples with ``content_key`` set to what this extractor's rows are keyed by: the audio (itself, by
+        default); an extractor of text returns a copy keyed by the text, so an edited transcript is computed again."""
+        return samples
 
     @property
     def progress_label(self) -> str:

@@ -43,15 +43,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nkl.errors import ConfigError, MissingExtraError, ModelError
+from nkl.features.model_source import hub_load_error, local_folder, model_identity, offline
 from nkl.features.windows import combine_windows, split_windows
-from nkl.hashing import local_model_hash
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +75,6 @@ def _import_torch_transformers() -> tuple[Any, Any]:
     except ImportError as exc:
         raise MissingExtraError("transformers", "transformers") from exc
     return torch, transformers
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 class SslEmbedder:
@@ -134,32 +129,11 @@ class SslEmbedder:
     # ---- identity -----------------------------------------------------------------------------------------------
 
     def _local_folder(self) -> Path | None:
-        path = Path(self.model).expanduser()
-        if path.is_dir():
-            return path.resolve()
-        if self.model.startswith(("/", "./", "../", "~", ".\\")) or "\\" in self.model or self.model.count("/") > 1:
-            raise ModelError(f"The {self.family} model folder '{self.model}' does not exist; set {self.family}.model to a "
-                             f"folder written by save_pretrained or to a Hugging Face hub id")
-        return None
+        return local_folder(self.model, f"{self.family}.model")
 
     def identity(self) -> dict[str, str]:
-        """What the embeddings depend on in the model: ``{"model": folder, "model_hash": ...}`` for a local folder, or
-        ``{"model": hub id, "revision": commit}`` (the commit of the locally cached snapshot, "unresolved" if none)."""
-        folder = self._local_folder()
-        if folder is not None:
-            return {"model": str(folder), "model_hash": local_model_hash(folder)}
-        return {"model": self.model, "revision": self._cached_revision()}
-
-    def _cached_revision(self) -> str:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            cached = try_to_load_from_cache(self.model, "config.json")
-        except (ImportError, ValueError, OSError):  # no huggingface_hub, or an id the hub would reject
-            return "unresolved"
-        if isinstance(cached, str):  # .../models--org--name/snapshots/<commit>/config.json
-            return Path(cached).parent.name
-        return "unresolved"
+        """What the embeddings depend on in the model (see ``model_source.model_identity``)."""
+        return model_identity(self.model, f"{self.family}.model")
 
     # ---- loading ------------------------------------------------------------------------------------------------
 
@@ -184,11 +158,7 @@ class SslEmbedder:
             detail = (str(exc).strip().splitlines() or [""])[0][:200]
             return ModelError(f"Cannot load the {self.family} model from '{folder}' ({type(exc).__name__}: {detail}); set "
                               f"{self.family}.model to a folder written by save_pretrained")
-        where = ("no copy in the local Hugging Face cache and HF_HUB_OFFLINE is set" if _offline()
-                 else "not downloadable and not in the local Hugging Face cache")
-        return ModelError(f"Cannot load the {self.family} model '{self.model}' ({where}); set {self.family}.model = "
-                          f"/local/folder after downloading https://huggingface.co/{self.model} on a machine with internet "
-                          f"(e.g. `hf download {self.model} --local-dir FOLDER`)")
+        return hub_load_error(self.model, f"{self.family}.model")
 
     def setup(self) -> None:
         """Load the feature extractor and the model once (read only); ModelError in one line when they cannot load."""
@@ -197,7 +167,7 @@ class SslEmbedder:
         torch, transformers = _import_torch_transformers()
         folder = self._local_folder()
         source = str(folder) if folder is not None else self.model
-        local_only = folder is not None or _offline()
+        local_only = folder is not None or offline()
         bars = transformers.utils.logging.is_progress_bar_enabled()
         transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar on stderr under nkl's own progress
         try:

@@ -70,7 +70,7 @@ def package_versions() -> dict[str, str]:
 def feature_matrix(ctx: RunContext, plan: Plan, splits: pl.DataFrame) -> Design:
     c = plan.config
     frame = splits.select("sample", "split", "speaker", "database", "content_key", pl.col(c.data.target).alias("truth"))
-    frame, columns = join_features(ctx, plan.extractors, frame)
+    frame, columns = join_features(ctx, plan.extractors, frame, source=splits)
     dropped = splits.height - frame.height
     if dropped:
         ctx.log.warning("%d sample(s) have no features (recorded in rejects) and are left out", dropped)

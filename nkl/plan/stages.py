@@ -188,7 +188,7 @@ class FeaturesStage(Stage):
     def inspect(self, ctx: RunContext, state: RunState) -> str:
         if state.splits is None:
             return "after import"
-        keys = set(state.splits["content_key"].to_list())
+        keys = set(self.extractor.keyed(state.splits)["content_key"].to_list())
         done, failed = known_keys(ctx, self.extractor)
         have, bad = len(keys & done), len(keys & set(failed))
         todo = len(keys) - have - bad

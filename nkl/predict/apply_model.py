@@ -43,7 +43,7 @@ def apply_bundle(ctx: RunContext, bundle: ModelBundle, samples: pl.DataFrame, *,
                             ext.table, ext.spec()["versions"], saved.get(ext.name, {}).get("versions"))
         ensure_features(ctx, ext, samples, workers=workers)
     base = samples.select("sample", "file", "speaker", "database", "content_key")
-    frame, columns = join_features(ctx, extractors, base)
+    frame, columns = join_features(ctx, extractors, base, source=samples)
     missing = [c for c in manifest["columns"] if c not in columns]
     if missing:
         raise ModelError(f"the saved model needs feature columns that the extractors did not give: {missing[:5]}")

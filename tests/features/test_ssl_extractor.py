@@ -100,5 +100,5 @@ def test_default_models_follow_nkululeko_names():
     assert model_of("wavlm-base-plus") == "microsoft/wavlm-base-plus"
     assert model_of("whisper-small") == "openai/whisper-small"
     assert model_of("agender") == "audeering/wav2vec2-large-robust-24-ft-age-gender"
-    with pytest.raises(ConfigError, match=r"spkrec.*not available"):
-        build_extractors(nkl.Experiment(name="e").features("spkrec-ecapa-voxceleb").config)
+    with pytest.raises(ConfigError, match=r"emotion2vec.*not available"):
+        build_extractors(nkl.Experiment(name="e").features("emotion2vec-large").config)
