@@ -15,11 +15,17 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from nkl.catalog.schemas import RUNS
 from nkl.catalog.sql_views import install_sql_views
 from nkl.catalog.store import write_parquet
 from nkl.errors import CatalogError
 
 CATALOG_FILE = "catalog.duckdb"
+
+
+GROWN = {"runs": RUNS}  # tables whose schema gained columns (runs: task, eval_split); others keep their parts' columns
+DUCKDB_TYPES = {pl.String: "varchar", pl.Int64: "bigint", pl.Int32: "integer", pl.Float64: "double", pl.Boolean: "boolean",
+                pl.Datetime: "timestamptz", pl.Date: "date"}
 
 
 def _quote(name: str) -> str:
@@ -105,7 +111,14 @@ class Workspace:
             con.execute(f"drop view if exists {_quote(table)}")
             return
         files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
-        con.execute(f"create or replace view {_quote(table)} as select * from read_parquet([{files}], union_by_name = true)")
+        source = f"read_parquet([{files}], union_by_name = true)"
+        schema = GROWN.get(table)
+        added = ""
+        if schema is not None:  # parts written by older versions lack the columns added since: they read as NULL
+            present = {row[0] for row in con.execute(f"describe select * from {source}").fetchall()}
+            added = "".join(f", cast(null as {DUCKDB_TYPES.get(dtype.base_type(), 'varchar')}) as {_quote(name)}"
+                            for name, dtype in schema.items() if name not in present)
+        con.execute(f"create or replace view {_quote(table)} as select *{added} from {source}")
 
     def _create_views(self, con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
         for table in tables:

@@ -25,8 +25,9 @@ from nkl.errors import FeatureError
 from nkl.features.registry import Extractor
 from nkl.features.worker import DecodeSpec, Item, decode_items, extract_chunk, failure_reason, init_decoder, init_worker
 
-FLUSH_ROWS = 2048  # rows per Parquet part (or FLUSH_SECONDS of work, whichever comes first); a part of 768 columns
-# costs ~40 ms whatever its rows, so small parts would cost more than a GPU's embeddings
+FLUSH_ROWS = 64  # rows per Parquet part of per-file extractors (or FLUSH_SECONDS of work, whichever comes first)
+FLUSH_ROWS_BATCHED = 2048  # the same for models: a part of 768 columns costs ~40 ms whatever its rows, so small parts
+# would cost more than a GPU's embeddings
 FLUSH_SECONDS = 10.0
 CHUNK = 4
 MAX_DECODE_THREADS = 8
@@ -91,7 +92,8 @@ class _PartWriter:
         self.names = self.names or names
         self.rows.extend(rows)
         self.failures.extend(failures)
-        if len(self.rows) + len(self.failures) >= FLUSH_ROWS or time.monotonic() - self.last_flush > FLUSH_SECONDS:
+        limit = FLUSH_ROWS_BATCHED if self.extractor.batched else FLUSH_ROWS
+        if len(self.rows) + len(self.failures) >= limit or time.monotonic() - self.last_flush > FLUSH_SECONDS:
             self.flush()
 
     def flush(self) -> None:
