@@ -10,6 +10,7 @@ red line and exit code 2. Anything else is a bug and keeps its traceback::
      ├── FeatureError(NklError, RuntimeError)    extraction failed too often
      ├── ModelError(NklError, RuntimeError)      a model cannot be fitted, saved or loaded
      ├── CatalogError(NklError, RuntimeError)    the workspace is damaged or locked
+     ├── WorkspaceError(NklError, OSError)       the workspace cannot be written (disk full, read-only, no permission)
      ├── QueryError(NklError, ValueError)        SQL that names unknown tables or columns
      ├── ReportError(NklError, RuntimeError)     a report cannot be rendered (Quarto, Pandoc or Typst failed)
      └── MissingExtraError(NklError, ImportError) an optional dependency is not installed
@@ -17,9 +18,25 @@ red line and exit code 2. Anything else is a bug and keeps its traceback::
 
 from __future__ import annotations
 
+import re
+
+_BREAKS = re.compile(r"[\r\n\u2028\u2029\x85]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def one_line(message: str) -> str:
+    """A message as one printable line: line breaks become spaces, other control characters (a NUL byte quoted from a
+    user's file) become ``?``."""
+    return _CONTROL.sub("?", _BREAKS.sub(" ", message))
+
 
 class NklError(Exception):
-    """Root of every error a user can cause or fix."""
+    """Root of every error a user can cause or fix. Its message is always one printable line (see ``one_line``)."""
+
+    def __init__(self, *args: object) -> None:
+        if args and isinstance(args[0], str):
+            args = (one_line(args[0]), *args[1:])
+        super().__init__(*args)
 
 
 class ConfigError(NklError, ValueError):
@@ -44,6 +61,17 @@ class ModelError(NklError, RuntimeError):
 
 class CatalogError(NklError, RuntimeError):
     """The workspace catalog is damaged, missing a table, or locked."""
+
+
+class WorkspaceError(NklError, OSError):
+    """A file of the workspace cannot be written: the disk is full or over quota, or the folder is read-only or not ours.
+
+    An ``OSError`` too, so code that tolerates a failed optional write (a cache file) keeps tolerating it.
+    """
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 class QueryError(NklError, ValueError):

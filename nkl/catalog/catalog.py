@@ -32,8 +32,14 @@ class Catalog:
         """One table as a Polars LazyFrame (reads the Parquet parts directly, with pushdown)."""
         return self.workspace.scan(name)
 
-    def sql(self, query: str) -> pl.DataFrame:
-        """Run SQL on a read-only connection; files on disk ('meta.csv', 'x.parquet') can be joined."""
+    def sql(self, query: str, *, allow_write: bool = False) -> pl.DataFrame:
+        """Run SQL on a read-only connection; files on disk ('meta.csv', 'x.parquet') can be joined.
+
+        Only reading statements run (SELECT, also WITH, DESCRIBE, SHOW, SUMMARIZE, PIVOT, EXPLAIN): COPY, EXPORT,
+        ATTACH, INSTALL, LOAD, SET, PRAGMA, CREATE, INSERT, ... are refused with a QueryError unless ``allow_write``.
+        """
+        if not allow_write:
+            check_read_only(query)
         con = self.workspace.connect(read_only=True)
         try:
             relation = con.sql(query)
@@ -60,6 +66,53 @@ class Catalog:
         if "read-only" in message.lower() or "read only" in message.lower():
             return f"{message} (nkl query is read-only: the catalog changes only through nkl commands)"
         return message
+
+
+# Statement types that only read. DESCRIBE, SHOW and SUMMARIZE parse as SELECT; PIVOT as MULTI (checked by its text).
+READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT})
+_EXPLAIN_ANALYZE = re.compile(r"\banaly[sz]e\b", re.IGNORECASE)
+_PIVOT = re.compile(r"^\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*(?:un)?pivot\b", re.IGNORECASE | re.DOTALL)
+
+
+def _refused(query: str, *, strict: bool = False) -> tuple[str, str] | None:
+    """The first statement of ``query`` that could write a file, change a setting or the catalog, with its kind
+    (COPY, INSTALL, SET, ...); None when every statement only reads. A syntax error is left for DuckDB to report
+    (``strict``: refused, for the statement of an EXPLAIN ANALYZE that cannot be told apart)."""
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.ParserException:
+        return (query, "EXPLAIN ANALYZE") if strict else None
+    for statement in statements:
+        try:
+            kind = statement.type
+        except ValueError:  # a statement type this DuckDB's Python API cannot name (UPDATE EXTENSIONS)
+            kind = duckdb.StatementType.INVALID
+        if kind in READ_STATEMENTS:
+            continue
+        if kind == duckdb.StatementType.MULTI and _PIVOT.match(statement.query):
+            continue
+        if kind == duckdb.StatementType.EXPLAIN:
+            found = _EXPLAIN_ANALYZE.search(statement.query)
+            if found is None:  # a plain EXPLAIN runs nothing
+                continue
+            if _refused(statement.query[found.end():], strict=True) is None:  # EXPLAIN ANALYZE runs its statement: check it
+                continue
+        words = statement.query.split()
+        first = words[0].upper().strip(";(") if words else ""
+        return statement.query, (first if first.isalpha() and first not in ("WITH", "FROM") else kind.name.replace("_", " "))
+    return None
+
+
+def check_read_only(query: str) -> None:
+    """Raise QueryError (one line) when ``query`` holds a statement that is not a read."""
+    refused = _refused(query)
+    if refused is None:
+        return
+    statement, kind = refused
+    words = " ".join(statement.split()).rstrip(";")
+    shown = words if len(words) <= 60 else words[:57] + "..."
+    raise QueryError(f"refused {kind} statement `{shown}`: nkl query is read-only (SELECT, DESCRIBE, SHOW, EXPLAIN); to save a result "
+                     "use --out FILE --format csv|parquet, or pass --allow-write to run statements that write files or change settings")
 
 
 def connect(root: str | Path = "results") -> Catalog:

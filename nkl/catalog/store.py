@@ -1,14 +1,65 @@
-"""Atomic file writes: write to a fresh temp name in the same folder, then ``os.replace``."""
+"""Atomic file writes: write to a fresh temp name in the same folder, then ``os.replace``.
+
+A write that fails because the disk is full or the folder cannot be written (ENOSPC, EDQUOT, EROFS, EACCES, EPERM)
+leaves no temp file behind and becomes one ``WorkspaceError`` naming the folder, with a hint.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
+
+from nkl.errors import WorkspaceError
+
+# errno → (what happened, what to do)
+_FULL = "free space on that disk and run the same command again (what is already written is kept)"
+_PERMISSIONS = "check the permissions of that folder (it must be writable by you) and run the same command again"
+DISK_ERRORS: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: ("no space left on the device", _FULL),
+    errno.EDQUOT: ("disk quota exceeded", _FULL),
+    errno.EROFS: ("the file system is read-only", _PERMISSIONS),
+    errno.EACCES: ("permission denied", _PERMISSIONS),
+    errno.EPERM: ("operation not permitted", _PERMISSIONS),
+}
+_OS_ERROR = re.compile(r"os error (\d+)")  # Rust writers (Polars, Arrow) carry the errno only in their message
+
+
+def error_number(exc: BaseException) -> int | None:
+    """The errno behind a failed write: an ``OSError``'s, or the ``(os error N)`` in a Polars/Arrow message."""
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    match = _OS_ERROR.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+def workspace_error(exc: BaseException, folder: Path) -> WorkspaceError | None:
+    """``exc`` as a one-line ``WorkspaceError`` naming ``folder`` when it is a full disk or an unwritable folder, else None."""
+    if isinstance(exc, WorkspaceError):
+        return exc
+    code = error_number(exc)
+    if code not in DISK_ERRORS:
+        return None
+    what, hint = DISK_ERRORS[code]
+    return WorkspaceError(f"cannot write to {folder}: {what}; {hint}", code)
+
+
+@contextmanager
+def writing(folder: Path) -> Iterator[None]:
+    """Turn a full disk or an unwritable ``folder`` inside the block into a ``WorkspaceError`` naming it."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = workspace_error(exc, folder)
+        if mapped is None or mapped is exc:
+            raise
+        raise mapped from exc
 
 
 @contextmanager
@@ -17,15 +68,21 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
     Libraries that insist on writing to a file name (Parquet, skops, LightGBM, safetensors) write to the
     yielded path, so a crash never leaves a half-written ``target``. The name is fresh rather than made
-    by mkstemp, whose owner-only mode would survive the rename.
+    by mkstemp, whose owner-only mode would survive the rename. A full disk or an unwritable folder
+    raises ``WorkspaceError`` (the temp file removed).
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
+    with writing(target.parent):
+        target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
     try:
-        yield tmp
-        os.replace(tmp, target)
+        with writing(target.parent):
+            yield tmp
+            os.replace(tmp, target)
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # the folder turned read-only under us: nothing was written there either
+            pass
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:

@@ -3,13 +3,24 @@
 Layout under the root folder::
 
     tables/<table>/<part>.parquet     one folder per table, one or more parts
-    catalog.duckdb                    views over the parts and the views of sql/; rebuilt from them whenever missing
+    tables/<table>/_compact-<n>.parquet  many parts merged into one (``nkl catalog compact``), each row tagged with the
+                                      part it came from; a part written later under the same name supersedes its rows
+    tables/.locks/<table>.<key>       advisory locks of processes computing rows of a table (see ``Workspace.claim``)
+    tables/.quarantine/<table>/       parts that could not be read, moved aside (see ``Workspace.parts``)
+    catalog.duckdb                    views over the parts and the views of sql/; rebuilt from them whenever missing or damaged
     experiments/<name>/               log, config copy, plots and the saved model of one experiment
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import secrets
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -18,18 +29,109 @@ import polars as pl
 from nkl.catalog.schemas import RUNS
 from nkl.catalog.sql_views import install_sql_views
 from nkl.catalog.store import write_parquet
-from nkl.errors import CatalogError
+from nkl.errors import CatalogError, NklError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: processes do not coordinate
+    fcntl = None  # type: ignore[assignment]
 
 CATALOG_FILE = "catalog.duckdb"
+QUARANTINE = ".quarantine"
+LOCKS = ".locks"
+KEYED = ("features_", "estimates_", "embeddings_")  # one row per (content_key, spec_hash), computed from the audio
+DERIVED = (*KEYED, "vad_")  # tables whose missing rows are simply computed again
+RERUN = {"splits": "nkl run", "runs": "nkl run", "results": "nkl run", "predictions": "nkl run",
+         "explore_samples": "nkl explore", "importance": "nkl explore", "scatter": "nkl explore", "bias": "nkl explore",
+         "artifacts": "nkl explore", "segments": "nkl segment", "silences": "nkl segment"}  # tables with one part per experiment
+PART_COLUMN = "_nkl_part"  # in a compacted file: the name of the part each row came from
+COMPACT_PREFIX = "_compact-"  # compacted files: _compact-<time_ns, 20 digits>.parquet; the newest one is current
 
+log = logging.getLogger("nkl")
 
 GROWN = {"runs": RUNS}  # tables whose schema gained columns (runs: task, eval_split); others keep their parts' columns
 DUCKDB_TYPES = {pl.String: "varchar", pl.Int64: "bigint", pl.Int32: "integer", pl.Float64: "double", pl.Boolean: "boolean",
                 pl.Datetime: "timestamptz", pl.Date: "date"}
 
+PARQUET_MAGIC = b"PAR1"
+_verdicts: dict[tuple[str, int, int], str | None] = {}  # (path, size, mtime) → why the part cannot be read, or None
+_verdicts_lock = threading.Lock()
+
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def part_error(path: Path) -> str | None:
+    """Why a Parquet part cannot be read (truncated, overwritten), or None when it looks whole.
+
+    A cheap check, run for every part a process lists: the file must start and end with Parquet's magic bytes and its
+    footer length must fit. Each version of a file (path, size, modification time) is judged once per process; a file
+    that is gone or cannot be opened (permissions) is not called damaged: its reader will say what is wrong.
+    """
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    with _verdicts_lock:
+        if key in _verdicts:
+            return _verdicts[key]
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+            if stat.st_size >= 12:
+                handle.seek(-8, os.SEEK_END)
+            tail = handle.read(8)
+    except OSError:
+        return None
+    if stat.st_size < 12:
+        verdict = f"{stat.st_size} bytes: too short to be a Parquet file"
+    elif head != PARQUET_MAGIC:
+        verdict = "not a Parquet file (no PAR1 header)"
+    elif tail[4:] != PARQUET_MAGIC:
+        verdict = "truncated (no PAR1 footer)"
+    elif int.from_bytes(tail[:4], "little") > stat.st_size - 12:
+        verdict = "damaged footer (longer than the file)"
+    else:
+        verdict = None
+    with _verdicts_lock:
+        _verdicts[key] = verdict
+    return verdict
+
+
+def lost_rows(table: str, part: str) -> str:
+    """What becomes of the rows of a part that could not be read: computed again, or which command brings them back."""
+    if table.startswith(DERIVED):
+        return "its rows are computed again from the audio when next needed"
+    if table == "samples":
+        return f"database '{part}' is imported again by the next run that uses it" if not part.startswith(COMPACT_PREFIX) \
+            else "its databases are imported again by the next runs that use them"
+    if part.startswith(COMPACT_PREFIX) and table != "rejects":
+        command = f" ({RERUN[table]})" if table in RERUN else ""
+        return f"it held the compacted rows of many parts: rerun the experiments whose {table} rows are missing{command}"
+    if table == "rejects":
+        return "its records of unusable files come back when those files are next imported or extracted"
+    if table == "applied_predictions":
+        return f"its rows are lost: apply model '{part.rsplit('-', 1)[0]}' again (nkl predict --model) to get them back"
+    if table in RERUN:
+        return f"its rows are lost: rerun experiment '{part.removeprefix('explore-')}' ({RERUN[table]}) to get them back"
+    return f"its rows are lost: rerun the command that wrote '{part}'"
+
+
+def _lock_error(exc: BaseException) -> bool:
+    return "lock" in str(exc).lower()
+
+
+def _damage(exc: BaseException) -> bool:
+    """Whether a failure to open the DuckDB file means the file is damaged (not a lock, a permission, or a second
+    connection of this process with other settings): then it is rebuilt."""
+    text = str(exc).lower()
+    return not (_lock_error(exc) or isinstance(exc, duckdb.ConnectionException) or "permission" in text or "no such file" in text)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 class Workspace:
@@ -37,6 +139,9 @@ class Workspace:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
+        self._stale: set[str] = set()  # tables that lost a part to the quarantine since their view was last made
+        self._indexing = False  # inside _create_views: quarantined tables are refreshed there
+        self._unmovable: set[Path] = set()  # damaged parts that could not be moved (warned once)
 
     @property
     def tables_dir(self) -> Path:
@@ -46,20 +151,77 @@ class Workspace:
     def catalog_path(self) -> Path:
         return self.root / CATALOG_FILE
 
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.tables_dir / QUARANTINE
+
     def experiment_dir(self, name: str) -> Path:
-        """Folder of one experiment's files (log, plots, model)."""
+        """Folder of one experiment's files (log, config copy, plots, model)."""
         return self.root / "experiments" / name
 
     # ---- Parquet parts -------------------------------------------------------------------
-    def parts(self, table: str, prefix: str = "") -> list[Path]:
-        """Parquet parts of a table, optionally only those whose name starts with ``prefix``."""
+    def listed_parts(self, table: str, prefix: str = "") -> list[Path]:
+        """The part files of a table as they are on disk, readable or not (``parts`` is what readers want)."""
         folder = self.tables_dir / table
-        if not folder.is_dir():
+        if table.startswith(".") or not folder.is_dir():
             return []
         return sorted(p for p in folder.glob(f"{prefix}*.parquet") if not p.name.startswith("."))
 
+    def parts(self, table: str, prefix: str = "") -> list[Path]:
+        """Readable Parquet parts of a table, optionally only those whose name starts with ``prefix``.
+
+        A part that cannot be read (truncated, overwritten) is moved to ``tables/.quarantine/<table>/`` with a warning
+        that says what its loss means, so that no reader (Polars, DuckDB views) ever meets it.
+        """
+        found = []
+        for path in self.listed_parts(table, prefix):
+            error = part_error(path)
+            if error is None:
+                found.append(path)
+            else:
+                self.quarantine(path, error)
+        return found
+
     def part_path(self, table: str, part: str) -> Path:
-        return self.tables_dir / table / f"{part}.parquet"
+        """Where one part lives. One that exists but cannot be read is quarantined first: callers find it missing."""
+        path = self.tables_dir / table / f"{part}.parquet"
+        error = part_error(path)
+        if error is not None:
+            self.quarantine(path, error)
+        return path
+
+    def damaged_parts(self) -> list[tuple[Path, str]]:
+        """Every part that cannot be read, with the reason; nothing is moved (``parts`` moves them)."""
+        return [(path, error) for table in self._table_dirs() for path in self.listed_parts(table)
+                if (error := part_error(path)) is not None]
+
+    def quarantine(self, path: Path, reason: str) -> Path | None:
+        """Move an unreadable part to ``tables/.quarantine/<table>/`` (an atomic rename), warn what its loss means, and
+        point the table's view at the parts left. Returns the new path (None when another process moved it first)."""
+        table = path.parent.name
+        folder = self.quarantine_dir / table
+        target = folder / path.name
+        shown = path.relative_to(self.root) if path.is_relative_to(self.root) else path
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                target = folder / f"{path.stem}.{time.time_ns()}{path.suffix}"
+            os.replace(path, target)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if path not in self._unmovable:
+                self._unmovable.add(path)
+                log.warning("%s cannot be read (%s) and cannot be moved aside (%s); it is skipped", shown, reason, exc.strerror or exc)
+            return None
+        log.warning("%s cannot be read (%s); moved to %s; %s", shown, reason, target.relative_to(self.root), lost_rows(table, path.stem))
+        self._stale.add(table)
+        if not self._indexing:
+            try:
+                self.refresh_views([])
+            except (NklError, duckdb.Error) as exc:  # e.g. another connection of this process is open: the next refresh does it
+                log.debug("views not refreshed after the quarantine: %s", _first_line(exc))
+        return target
 
     def write_part(self, table: str, part: str, df: pl.DataFrame, *, index: bool = True) -> Path:
         """Write (or replace) one part atomically and refresh the table's view."""
@@ -69,69 +231,189 @@ class Workspace:
         return path
 
     def delete_parts(self, table: str, prefix: str) -> int:
-        """Remove the parts of a table whose names start with ``prefix``; return how many."""
+        """Remove the parts of a table whose names start with ``prefix`` (their rows in a compacted file too); return how
+        many files changed."""
         removed = 0
-        for part in self.parts(table, prefix):
-            part.unlink()
-            removed += 1
+        compact, standalone = self.layout(table)
+        for part in standalone:
+            if part.stem.startswith(prefix):
+                part.unlink(missing_ok=True)
+                removed += 1
+        if compact is not None:
+            from nkl.catalog.maintenance import drop_compacted
+
+            removed += drop_compacted(self, table, prefix)
         if removed:
             self.refresh_views([table])
         return removed
 
-    def table_names(self) -> list[str]:
-        """Tables that have at least one part."""
-        if not self.tables_dir.is_dir():
-            return []
-        return sorted(d.name for d in self.tables_dir.iterdir() if d.is_dir() and self.parts(d.name))
+    def layout(self, table: str) -> tuple[Path | None, list[Path]]:
+        """A table's current compacted file (None when it has none) and its other parts (each supersedes the compacted
+        rows of its name). Older compacted files, left by a compaction that was interrupted, are ignored."""
+        compacts, standalone = [], []
+        for part in self.parts(table):
+            (compacts if part.name.startswith(COMPACT_PREFIX) else standalone).append(part)
+        return (compacts[-1] if compacts else None), standalone
 
-    def scan(self, table: str, prefix: str = "") -> pl.LazyFrame:
-        """A table (or the parts with a name prefix) as a Polars LazyFrame."""
-        parts = self.parts(table, prefix)
-        if not parts:
-            raise CatalogError(f"table '{table}' does not exist in {self.root}; tables: {', '.join(self.table_names()) or 'none'}")
-        frames = [pl.scan_parquet(p) for p in parts]
+    def frame(self, table: str, prefix: str = "") -> pl.LazyFrame | None:
+        """The rows of the parts whose names start with ``prefix`` (compacted or not) as one LazyFrame; None when no file
+        of the table can hold such rows."""
+        compact, standalone = self.layout(table)
+        frames = [pl.scan_parquet(p) for p in standalone if p.stem.startswith(prefix)]
+        if compact is not None:
+            shadowed = [p.stem for p in standalone]
+            rows = pl.scan_parquet(compact)
+            if prefix:
+                rows = rows.filter(pl.col(PART_COLUMN).str.starts_with(prefix))
+            if shadowed:
+                rows = rows.filter(~pl.col(PART_COLUMN).is_in(shadowed))
+            frames.insert(0, rows.drop(PART_COLUMN))
+        if not frames:
+            return None
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
+    def read_part(self, table: str, part: str) -> pl.DataFrame | None:
+        """One part's rows, from its own file or from the compacted file; None when the table has no such part."""
+        path = self.part_path(table, part)
+        if path.is_file():
+            return pl.read_parquet(path)
+        compact, _ = self.layout(table)
+        if compact is None:
+            return None
+        rows = pl.scan_parquet(compact).filter(pl.col(PART_COLUMN) == part).drop(PART_COLUMN).collect()
+        return rows if rows.height else None
+
+    def _table_dirs(self) -> list[str]:
+        if not self.tables_dir.is_dir():
+            return []
+        return sorted(d.name for d in self.tables_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+    def table_names(self) -> list[str]:
+        """Tables that have at least one readable part."""
+        return [name for name in self._table_dirs() if self.parts(name)]
+
+    def scan(self, table: str, prefix: str = "") -> pl.LazyFrame:
+        """A table (or the parts with a name prefix) as a Polars LazyFrame; an error when it has no part."""
+        frame = self.frame(table, prefix)
+        if frame is None:
+            raise CatalogError(f"table '{table}' does not exist in {self.root}; tables: {', '.join(self.table_names()) or 'none'}")
+        return frame
+
+    @contextmanager
+    def claim(self, table: str, key: str, *, waiting: Callable[[], object] | None = None) -> Iterator[None]:
+        """Hold the advisory lock ``tables/.locks/<table>.<key>`` for the block; other processes asking for it wait.
+
+        ``waiting`` is called once when another process holds it. The lock is an ``flock``: the system releases it when
+        its process ends, crash or kill included, so a claim is never left behind. Where locks are not supported the
+        block runs unclaimed.
+        """
+        handle = None
+        if fcntl is not None:
+            try:
+                path = self.tables_dir / LOCKS / f"{table}.{key}"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = open(path, "a")  # held for the block
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if waiting is not None:
+                        waiting()
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            except OSError as exc:  # no locks on this file system, or a folder we cannot write (the writes will say so)
+                log.debug("no lock on %s/%s: %s", table, key, exc)
+                if handle is not None:
+                    handle.close()
+                handle = None
+        try:
+            yield
+        finally:
+            if handle is not None:
+                handle.close()  # closing the only descriptor releases the lock
+
     # ---- DuckDB index --------------------------------------------------------------------
-    def _write_connection(self) -> duckdb.DuckDBPyConnection:
-        self.root.mkdir(parents=True, exist_ok=True)
+    def _open(self, path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A connection to a DuckDB file, waiting up to 5 s while another process holds it."""
         for attempt in range(50):
             try:
-                return duckdb.connect(str(self.catalog_path))
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or attempt == 49:
-                    raise CatalogError(f"cannot open {self.catalog_path}: {str(exc).splitlines()[0]}") from None
+                return duckdb.connect(str(path), read_only=read_only)
+            except duckdb.Error as exc:
+                if not _lock_error(exc) or attempt == 49:
+                    raise
                 time.sleep(0.1)
         raise AssertionError("unreachable")
 
+    def _write_connection(self) -> duckdb.DuckDBPyConnection:
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._open(self.catalog_path)
+        except duckdb.Error as exc:
+            if not _damage(exc) or not self.catalog_path.exists():
+                raise CatalogError(f"cannot open {self.catalog_path}: {_first_line(exc)}") from None
+            log.warning("%s cannot be opened (%s); rebuilt from the Parquet tables", self.catalog_path, _first_line(exc))
+            self.rebuild()
+        try:
+            return self._open(self.catalog_path)
+        except duckdb.Error as exc:
+            raise CatalogError(f"cannot open {self.catalog_path}: {_first_line(exc)}") from None
+
+    @staticmethod
+    def _signature(parts: list[Path]) -> str:
+        return hashlib.blake2b("\n".join(p.name for p in parts).encode(), digest_size=8).hexdigest()
+
     def _create_view(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
-        """Point ``table``'s view at its current parts (drop it when there are none)."""
+        """Point ``table``'s view at its current parts (drop it when there are none); note which parts those are."""
         parts = self.parts(table)
         if not parts:
             con.execute(f"drop view if exists {_quote(table)}")
+            con.execute("delete from nkl_meta where key = ?", [f"parts:{table}"])
             return
-        files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
+        compact, standalone = self.layout(table)
+        files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in ([compact] if compact else []) + standalone)
         source = f"read_parquet([{files}], union_by_name = true)"
+        if compact is not None:  # compacted rows, less those of parts written again since
+            shadowed = ", ".join("'" + p.stem.replace("'", "''") + "'" for p in standalone)
+            keep = f" where {PART_COLUMN} is null or {PART_COLUMN} not in ({shadowed})" if shadowed else ""
+            source = f"(select * exclude ({PART_COLUMN}) from {source}{keep})"
         schema = GROWN.get(table)
         added = ""
         if schema is not None:  # parts written by older versions lack the columns added since: they read as NULL
             present = {row[0] for row in con.execute(f"describe select * from {source}").fetchall()}
             added = "".join(f", cast(null as {DUCKDB_TYPES.get(dtype.base_type(), 'varchar')}) as {_quote(name)}"
                             for name, dtype in schema.items() if name not in present)
-        con.execute(f"create or replace view {_quote(table)} as select *{added} from {source}")
+        view = f"select *{added} from {source}"
+        if table.startswith(KEYED) and self._has_duplicates(con, source):
+            # one key in several parts (extracted by two processes before claims existed, or on a file system without
+            # locks): one row per key; `nkl catalog repair` removes the copies from disk
+            view += " qualify row_number() over (partition by content_key, spec_hash) = 1"
+        con.execute(f"create or replace view {_quote(table)} as {view}")
+        con.execute("insert or replace into nkl_meta values (?, ?)", [f"parts:{table}", self._signature(parts)])
+
+    @staticmethod
+    def _has_duplicates(con: duckdb.DuckDBPyConnection, source: str) -> bool:
+        try:
+            return bool(con.execute(f"select exists (select 1 from {source} group by content_key, spec_hash having count(*) > 1)")
+                        .fetchone()[0])
+        except duckdb.BinderException:  # no content_key or spec_hash column: nothing to deduplicate by
+            return False
 
     def _create_views(self, con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
-        for table in tables:
-            self._create_view(con, table)
-        self._create_estimates_view(con)
-        install_sql_views(con)  # the analysis views of sql/ (group_metrics, ...) over whatever tables exist now
         con.execute("create table if not exists nkl_meta (key varchar primary key, value varchar)")
-        con.execute("insert or replace into nkl_meta values ('root', ?)", [str(self.root)])
+        indexing, self._indexing = self._indexing, True
+        try:
+            present = self.table_names()  # judges every part first: tables that lose one to the quarantine are refreshed too
+            for table in dict.fromkeys([*tables, *sorted(self._stale)]):
+                self._create_view(con, table)
+            self._stale.clear()
+            self._create_estimates_view(con, present)
+            install_sql_views(con)  # the analysis views of sql/ (group_metrics, ...) over whatever tables exist now
+            con.execute("insert or replace into nkl_meta values ('root', ?)", [str(self.root)])
+        finally:
+            self._indexing = indexing
 
-    def _create_estimates_view(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _create_estimates_view(self, con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
         """``estimates``: one row per sample with the est_* columns of every ``estimates_<target>`` table."""
-        targets = [t for t in self.table_names() if t.startswith("estimates_")]
-        if not targets or not self.parts("samples"):
+        targets = [t for t in tables if t.startswith("estimates_")]
+        if not targets or "samples" not in tables:
             con.execute("drop view if exists estimates")
             return
         views = {row[0] for row in con.execute("select view_name from duckdb_views() where not internal").fetchall()}
@@ -151,7 +433,7 @@ class Workspace:
         )
 
     def refresh_views(self, tables: list[str]) -> None:
-        """Point the views of some tables at their current parts."""
+        """Point the views of some tables (and of those that lost a part to the quarantine) at their current parts."""
         if not self.catalog_path.exists():
             self.rebuild()
             return
@@ -162,46 +444,76 @@ class Workspace:
             con.close()
 
     def rebuild(self) -> list[str]:
-        """Recreate the DuckDB file from the Parquet parts alone; return the tables found."""
-        tables = self.table_names()
-        for suffix in ("", ".wal"):
-            Path(str(self.catalog_path) + suffix).unlink(missing_ok=True)
-        con = self._write_connection()
+        """Recreate the DuckDB file from the Parquet parts alone; return the tables found.
+
+        The new file is built under a temporary name and moved into place, so other processes never open half of one.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{CATALOG_FILE}.{secrets.token_hex(8)}.tmp"
+        indexing, self._indexing = self._indexing, True  # parts quarantined meanwhile are left out of the new file anyway
         try:
-            self._create_views(con, tables)
+            tables = self.table_names()
+            con = duckdb.connect(str(tmp))
+            try:
+                self._create_views(con, tables)
+            finally:
+                con.close()
+            Path(str(self.catalog_path) + ".wal").unlink(missing_ok=True)
+            os.replace(tmp, self.catalog_path)
+        except duckdb.Error as exc:
+            raise CatalogError(f"cannot build {self.catalog_path}: {_first_line(exc)}") from None
         finally:
-            con.close()
+            self._indexing = indexing
+            for leftover in (tmp, Path(str(tmp) + ".wal")):
+                leftover.unlink(missing_ok=True)
         return tables
 
-    def _needs_rebuild(self) -> bool:
+    def stale_tables(self) -> list[str] | None:
+        """Tables whose views do not point at their current readable parts (written or quarantined by another process);
+        None when the DuckDB file must be rebuilt (missing, damaged, or made for another folder)."""
         if not self.catalog_path.exists():
-            return True
+            return None
         try:
-            con = duckdb.connect(str(self.catalog_path), read_only=True)
-        except duckdb.Error:
-            return True
+            con = self._open(self.catalog_path, read_only=True)
+        except duckdb.Error as exc:
+            if not _damage(exc):
+                return []  # held by another process, or not ours to open: connecting says so
+            log.warning("%s cannot be opened (%s); rebuilt from the Parquet tables", self.catalog_path, _first_line(exc))
+            return None
         try:
-            row = con.execute("select value from nkl_meta where key = 'root'").fetchone()
+            meta = dict(con.execute("select key, value from nkl_meta").fetchall())
             views = {r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()}
         except duckdb.Error:
-            return True
+            return None
         finally:
             con.close()
-        return row is None or row[0] != str(self.root) or not set(self.table_names()) <= views
+        if meta.get("root") != str(self.root):
+            return None
+        stale = []
+        for table in sorted(set(self._table_dirs()) | {k.removeprefix("parts:") for k in meta if k.startswith("parts:")}):
+            parts = self.parts(table)
+            if (self._signature(parts) if parts else None) != meta.get(f"parts:{table}") or (parts and table not in views):
+                stale.append(table)
+        return stale
+
+    def _needs_rebuild(self) -> bool:
+        return self.stale_tables() is None
 
     def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection to the catalog, rebuilt first if it is missing or stale."""
+        """A DuckDB connection to the catalog; rebuilt first if it is missing or damaged, views refreshed if stale."""
         if not self.tables_dir.is_dir():
             raise CatalogError(f"{self.root} is not an nkl workspace (no tables/ folder); run `nkl run CONFIG.ini` first or pass --workspace")
-        if self._needs_rebuild():
+        stale = self.stale_tables()
+        if stale is None:
             self.rebuild()
+        elif stale:
+            try:
+                self.refresh_views(stale)
+            except (NklError, duckdb.Error, OSError) as exc:  # a catalog we may not write: its views as they are
+                log.debug("views of %s not refreshed: %s", ", ".join(stale), _first_line(exc))
         if not read_only:
             return self._write_connection()
-        for attempt in range(50):
-            try:
-                return duckdb.connect(str(self.catalog_path), read_only=True)
-            except duckdb.IOException as exc:
-                if attempt == 49:
-                    raise CatalogError(f"cannot open {self.catalog_path}: {str(exc).splitlines()[0]}") from None
-                time.sleep(0.1)
-        raise AssertionError("unreachable")
+        try:
+            return self._open(self.catalog_path, read_only=True)
+        except duckdb.Error as exc:
+            raise CatalogError(f"cannot open {self.catalog_path}: {_first_line(exc)}") from None

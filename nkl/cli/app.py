@@ -19,7 +19,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-catalog_app = typer.Typer(help="List the workspace's tables (rows, size), or rebuild its DuckDB index.", invoke_without_command=True)
+catalog_app = typer.Typer(help="List the workspace's tables (rows, size); check, repair, compact or rebuild them.", invoke_without_command=True)
 app.add_typer(catalog_app, name="catalog")
 
 ConfigArg = Annotated[Path | None, typer.Argument(help="Experiment INI file (nkl or nkululeko).", show_default=False)]
@@ -147,11 +147,13 @@ def query(sql: Annotated[str, typer.Argument(help="SQL over the catalog's tables
           config: Annotated[Path | None, typer.Option("--config", "-c", help="Take the workspace from this INI's [EXP] root.")] = None,
           fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or parquet.")] = "table",
           out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result to this file.")] = None,
-          limit: Annotated[int, typer.Option(help="Rows shown in table format (0 = all).")] = 50) -> None:
+          limit: Annotated[int, typer.Option(help="Rows shown in table format (0 = all).")] = 50,
+          allow_write: Annotated[bool, typer.Option("--allow-write", help="Also run statements that write files or change "
+                                                    "settings (COPY, EXPORT, ATTACH, INSTALL, LOAD, SET, ...).")] = False) -> None:
     """Run SQL on the catalog (read-only) and print or save the result."""
     from nkl.cli.query import query_command
 
-    query_command(sql, workspace_root(workspace, config), fmt, out, limit)
+    query_command(sql, workspace_root(workspace, config), fmt, out, limit, allow_write=allow_write)
 
 
 @catalog_app.callback()
@@ -170,6 +172,31 @@ def catalog_rebuild(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
     from nkl.cli.query import rebuild
 
     rebuild(workspace if workspace is not None else ctx.obj)
+
+
+@catalog_app.command("check")
+def catalog_check(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
+    """List unreadable parts, keys stored twice and a damaged catalog.duckdb (changes nothing; exit 1 if any)."""
+    from nkl.cli.catalog import check_command
+
+    raise typer.Exit(check_command(workspace if workspace is not None else ctx.obj))
+
+
+@catalog_app.command("repair")
+def catalog_repair(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
+    """Move unreadable parts to tables/.quarantine/, remove duplicated rows, rebuild catalog.duckdb."""
+    from nkl.cli.catalog import repair_command
+
+    repair_command(workspace if workspace is not None else ctx.obj)
+
+
+@catalog_app.command("compact")
+def catalog_compact(ctx: typer.Context, workspace: WorkspaceOpt = None,
+                    min_parts: Annotated[int, typer.Option("--min-parts", help="Compact tables with at least this many parts.")] = 2) -> None:
+    """Merge each table's parts into one file (nkl run does it by itself once a table has over 48 parts)."""
+    from nkl.cli.catalog import compact_command
+
+    compact_command(workspace if workspace is not None else ctx.obj, min_parts)
 
 
 def main() -> None:

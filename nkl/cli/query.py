@@ -26,12 +26,13 @@ def _rich_table(df: pl.DataFrame, limit: int) -> Table:
     return table
 
 
-def query_command(sql: str, root: Path, fmt: str, out: Path | None, limit: int) -> None:
+def query_command(sql: str, root: Path, fmt: str, out: Path | None, limit: int, allow_write: bool = False) -> None:
+    """Run SQL that only reads (unless ``allow_write``) and print the result or save it with ``--out``."""
     if fmt not in FORMATS:
         raise QueryError(f"unknown --format '{fmt}'; choices: {', '.join(FORMATS)}")
     if fmt == "parquet" and out is None:
         raise QueryError("--format parquet needs --out FILE")
-    df = Catalog(root).sql(sql)
+    df = Catalog(root).sql(sql, allow_write=allow_write)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         {"csv": df.write_csv, "json": df.write_json, "parquet": df.write_parquet,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,49 @@ from nkl.config.sections import (
 from nkl.errors import ConfigError
 from nkl.hashing import stable_hash
 
+def _public(section: Any) -> dict[str, Any]:
+    """A section as plain data with its secret keys at their defaults."""
+    data = dataclasses.asdict(section)
+    for f in dataclasses.fields(section):
+        if f.metadata.get("secret"):
+            data[f.name] = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+    return data
+
+
 SPLIT_STRATEGIES = ("speaker_split", "random", "train", "test", "speakers_stated", "specified", "database")
+
+
+def _check_file_name(name: str, where: str) -> None:
+    """A name that becomes part of a file or folder name in the workspace (an experiment, a database)."""
+    if name in (".", "..") or "/" in name or "\\" in name or len(name.encode("utf-8", "replace")) > 200:
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise ConfigError(f"{where} {shown!r} is used as a file name in the workspace; use a name without '/' or '\\', "
+                          "not '.' or '..', of at most 200 bytes")
+
+
+def _check_filters(section: Any, where: str) -> None:
+    """The filter keys shared by [DATA] and each database: a filter's shape and non-negative limits."""
+    label = where if where.endswith(".") else where + " "  # "[DATA] db.filter", "[DATA] filter"
+    spec = section.filter
+    if spec:
+        pairs = [spec] if isinstance(spec, (list, tuple)) and not isinstance(spec[0], (list, tuple)) else spec
+        if not isinstance(spec, dict) and not (isinstance(pairs, (list, tuple))
+                                               and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs)):
+            raise ConfigError(f"{label}filter: expected a dict like {{'gender': 'female'}} or {{'emotion': ['anger', 'neutral']}}, "
+                              f"got {spec!r}")
+    for key in ("limit_samples", "limit_samples_per_speaker", "check_size"):
+        if getattr(section, key) < 0:
+            raise ConfigError(f"{label}{key} must be 0 (off) or more, got {getattr(section, key)}")
+
+
+def _check_bins(bins: list) -> None:
+    """[DATA] bins: finite numbers in increasing order."""
+    if not bins:
+        return
+    if not all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in bins):
+        raise ConfigError(f"[DATA] bins: expected finite numbers like [0, 30, 50, 100], got {bins!r}")
+    if any(a >= b for a, b in itertools.pairwise(bins)):
+        raise ConfigError(f"[DATA] bins must increase, like [0, 30, 50, 100], got {bins!r}")
 
 
 @dataclass(frozen=True)
@@ -48,24 +92,45 @@ class Config:
     warnings: tuple[str, ...] = ()
 
     def settings(self) -> dict[str, Any]:
-        """The settings as plain data (no source text, path or warnings)."""
+        """The settings as plain data (no source text, path or warnings); secrets (``key(..., secret=True)``, component keys
+        such as ``speaker.hf_token``) are left at their defaults or out, so they never enter a hash."""
+        from nkl.config.redact import is_secret_key
+
         return {
-            "EXP": dataclasses.asdict(self.exp),
-            "DATA": dataclasses.asdict(self.data),
-            "databases": {name: dataclasses.asdict(db) for name, db in self.databases},
-            "FEATS": dataclasses.asdict(self.feats),
-            "MODEL": dataclasses.asdict(self.model),
-            "PLOT": dataclasses.asdict(self.plot),
-            "PREDICT": dataclasses.asdict(self.predict),
-            "SEGMENT": dataclasses.asdict(self.segment),
-            "EXPL": dataclasses.asdict(self.expl),
-            "components": {section: dict(items) for section, items in self.component_keys},
+            "EXP": _public(self.exp),
+            "DATA": _public(self.data),
+            "databases": {name: _public(db) for name, db in self.databases},
+            "FEATS": _public(self.feats),
+            "MODEL": _public(self.model),
+            "PLOT": _public(self.plot),
+            "PREDICT": _public(self.predict),
+            "SEGMENT": _public(self.segment),
+            "EXPL": _public(self.expl),
+            "components": {section: {k: v for k, v in items if not is_secret_key(section, k)}
+                           for section, items in self.component_keys},
         }
 
     @property
     def hash(self) -> str:
-        """Hash of the settings: equal for equal settings, whatever the INI's layout or comments."""
+        """Hash of the settings: equal for equal settings, whatever the INI's layout, comments or secrets."""
         return stable_hash(self.settings())
+
+    def secret_values(self) -> list[str]:
+        """The values of every secret key that is set (``[MODEL] hf_token``, ``[PREDICT] speaker.hf_token``, ...)."""
+        from nkl.config.redact import is_secret_key, secret_fields
+
+        sections = [self.exp, self.data, self.feats, self.model, self.plot, self.predict, self.segment, self.expl,
+                    *([self.report] if self.report is not None else []), *(db for _, db in self.databases)]
+        values = [getattr(obj, f.name) for obj in sections for f in secret_fields(type(obj))]
+        values += [v for section, items in self.component_keys for k, v in items if is_secret_key(section, k)]
+        return [str(v) for v in values if v not in ("", None)]
+
+    def redacted_text(self) -> str:
+        """The INI text (as written, else ``to_ini()``) with every secret's value written ``***``: what nkl stores
+        (the experiment's config.ini, ``runs.config_text``, logs, reports)."""
+        from nkl.config.redact import redact_ini_text
+
+        return redact_ini_text(self.source or self.to_ini(), self.secret_values())
 
     def component_items(self, section: str) -> dict[str, Any]:
         """The component keys written in one section (``FEATS``, ``MODEL`` or ``PREDICT``), spelled as written."""
@@ -157,10 +222,17 @@ class Config:
             raise ConfigError(f"[FEATS] fail_threshold must be between 0 and 1, got {self.feats.fail_threshold}")
         if self.model.logo == 1 or self.model.logo < 0:
             raise ConfigError(f"[MODEL] logo must be 0 (off) or at least 2 folds, got {self.model.logo}")
+        _check_file_name(self.exp.name, "[EXP] name")
+        if self.plot.name:
+            _check_file_name(self.plot.name, "[PLOT] name")
+        _check_filters(self.data, "[DATA]")
+        _check_bins(self.data.bins)
         self._validate_databases()
 
     def _validate_databases(self) -> None:
         for name, db in self.databases:
+            _check_file_name(name, "[DATA] databases: the name")
+            _check_filters(db, f"[DATA] {name}.")
             strategy = db.split_strategy
             if isinstance(strategy, str) and strategy not in SPLIT_STRATEGIES:
                 raise ConfigError(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import configparser
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -130,19 +132,100 @@ def _split_data_items(data: dict[str, str]) -> tuple[dict[str, str], dict[str, d
     return global_items, per_db
 
 
-def read_ini(path: Path) -> configparser.ConfigParser:
-    """Parse the INI syntax only, with errors that name the file and line."""
+_BOMS = (  # longest first: the UTF-32 LE mark begins with the UTF-16 LE one
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_LINE_BREAKS = "\u2028\u2029"  # str.splitlines() breaks there: an error quoting such a value would not stay on one line
+
+
+def _bad_char(line: str) -> str | None:
+    """The first control character of a line (a tab is fine), or None."""
+    for ch in line:
+        if (ch < " " and ch != "\t") or "\x7f" <= ch <= "\x9f" or ch in _LINE_BREAKS:
+            return ch
+    return None
+
+
+def _check_characters(text: str, path: Path) -> None:
+    """A NUL byte or another control character is an error naming the file, line, section and key."""
+    section, key = "", ""
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip()
+        header = re.match(r"\[([^\]]*)\]", stripped)
+        if header:
+            section, key = header.group(1), ""
+        elif stripped and line[0] not in " \t" and stripped[0] not in "#;":
+            key = re.split(r"[=:]", stripped, maxsplit=1)[0].strip()
+        elif stripped and stripped[0] in "#;":
+            key = ""
+        ch = _bad_char(line)
+        if ch is None:
+            continue
+        what = "a NUL byte" if ch == "\0" else f"the control character U+{ord(ch):04X}"
+        where = f"[{_printable(section)}]" if section else ""
+        if key and not header:
+            where += f" {_printable(key)}" if where else _printable(key)
+        raise ConfigError(f"{path}: line {number}{f' ({where})' if where else ''} holds {what}; remove it (INI values are plain text)")
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if _bad_char(ch) is None else "?" for ch in text)[:80]
+
+
+def read_ini_text(path: Path) -> str:
+    """The text of an INI file: UTF-8 (with or without a byte-order mark), or UTF-16/32 with one; newlines as \\n.
+
+    Anything else (Latin-1 or Windows-1252 bytes, UTF-16 without a byte-order mark, NUL bytes, control
+    characters) is a ConfigError naming the file and line.
+    """
     if not path.is_file():
         raise ConfigError(f"Config file not found: {path}; check the path (run from the folder it is relative to)")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), "utf-8")
+    if encoding == "utf-8" and len(data) >= 8 and max(data[0::2].count(0), data[1::2].count(0)) > len(data) // 4:
+        raise ConfigError(f"{path}: looks like UTF-16 text without a byte-order mark; save it as UTF-8")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if encoding != "utf-8":
+            raise ConfigError(f"{path}: not valid {encoding.upper()} text (it starts with a {encoding.upper()} byte-order mark); "
+                              "save it as UTF-8") from None
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line} is not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8 "
+                          "(it may have been saved as Latin-1 or Windows-1252)") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    _check_characters(text, path)
+    return text
+
+
+def read_ini(path: Path, text: str | None = None) -> configparser.ConfigParser:
+    """Parse the INI syntax only, with errors that name the file and line (``text``: the file's text, already read)."""
+    if text is None:
+        text = read_ini_text(path)
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
-        parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
+        parser.read_string(text, source=str(path))
+    except configparser.MissingSectionHeaderError as exc:
+        raise ConfigError(f"{path}: not a valid INI file: line {exc.lineno} {str(exc.line).strip()[:80]!r} comes before "
+                          "any [SECTION] header") from None
+    except configparser.ParsingError as exc:
+        lineno, line = exc.errors[0] if getattr(exc, "errors", None) else ("?", "")
+        text = str(line).strip().replace("\\n'", "'").replace('\\n"', '"')  # configparser gives repr(line)
+        if len(text) > 80:
+            text = text[:77] + "..."
+        raise ConfigError(f"{path}: not a valid INI file: line {lineno} {text} is not `key = value`") from None
+    except configparser.DuplicateSectionError as exc:
+        raise ConfigError(f"{path}: not a valid INI file: line {exc.lineno} starts section [{exc.section}] a second time; merge the two into one") from None
+    except configparser.DuplicateOptionError as exc:
+        raise ConfigError(f"{path}: not a valid INI file: line {exc.lineno} sets [{exc.section}] {exc.option} a second time; keep one") from None
     except configparser.Error as exc:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"{path}: not a valid INI file: {first}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (expected an INI file in UTF-8)") from None
     return parser
 
 
@@ -193,8 +276,8 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
 def load_config(path: str | Path, purpose: str = "run") -> Config:
     """Read and validate an INI file for a command ('run' or 'predict'); mistakes are raised before any work."""
     path = Path(path)
-    parser = read_ini(path)
-    config = parse_config(parser, name=path.stem, source=path.read_text(encoding="utf-8"), path=path)
+    text = read_ini_text(path)
+    config = parse_config(read_ini(path, text), name=path.stem, source=text, path=path)
     if purpose == "predict":
         config.validate_predict()
     elif purpose == "data":

@@ -71,14 +71,24 @@ def read_csv_database(name: str, db: DatabaseSection, target: str) -> pl.DataFra
         raise DataError(f"{path} is empty; expected a header row like file,speaker,gender,age,{target or 'label'}")
     try:
         df = pl.read_csv(path, infer_schema=False, truncate_ragged_lines=False, encoding="utf8-lossy")
+    except pl.exceptions.NoDataError:
+        raise DataError(f"{path} holds no header row; expected one like file,speaker,gender,age,{target or 'label'}") from None
     except pl.exceptions.ComputeError as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise DataError(f"{path} is not a valid CSV file: {first}") from None
-    df = df.rename({c: c.strip() for c in df.columns})
+    stripped = [c.strip() for c in df.columns]
+    twice = next((c for c in stripped if stripped.count(c) > 1), None)
+    if twice is not None:
+        raise DataError(f"{path}: the header names column '{twice}' twice; give each column its own name")
+    df = df.rename(dict(zip(df.columns, stripped, strict=True)))
     if db.colnames:
         missing = [c for c in db.colnames if c not in df.columns]
         if missing:
             raise DataError(f"{where} colnames renames {missing}, which the CSV does not have; columns: {', '.join(df.columns)}")
+        renamed = [str(db.colnames.get(c, c)) for c in df.columns]
+        twice = next((c for c in renamed if renamed.count(c) > 1), None)
+        if twice is not None:
+            raise DataError(f"{where} colnames gives two columns the name '{twice}'; rename only one of them to it, or drop the other")
         df = df.rename({str(k): str(v) for k, v in db.colnames.items()})
     if df.height == 0:
         raise DataError(f"{path} has a header but no rows; add one row per audio file")
@@ -95,10 +105,12 @@ def read_csv_database(name: str, db: DatabaseSection, target: str) -> pl.DataFra
     if db.label and db.label != target:
         df = df.rename({db.label: target})
     df = df.with_columns(pl.col(pl.String).str.strip_chars())
-    empty_files = df.filter(pl.col("file").is_null() | (pl.col("file") == ""))
-    if empty_files.height:
-        row = df.with_row_index("row").filter(pl.col("file").is_null() | (pl.col("file") == ""))["row"][0] + 2
-        raise DataError(f"{path} row {row}: the file cell is empty; every row needs an audio path")
+    for bad, what in ((pl.col("file").is_null() | (pl.col("file") == ""), "the file cell is empty; every row needs an audio path"),
+                      (pl.col("file").str.contains(r"[\x00-\x1f]"), "the file cell holds a control character (a NUL byte?); "
+                                                                          "it cannot be a file name")):
+        rows = df.with_row_index("row").filter(bad)["row"]
+        if rows.len():
+            raise DataError(f"{path} row {rows[0] + 2}: {what}")
     df = df.with_columns(
         file_id=pl.col("file"),
         file=resolve_paths(df["file"], path, db),

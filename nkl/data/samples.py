@@ -54,10 +54,9 @@ def read_source(name: str, db: DatabaseSection, target: str, min_bytes: int = 0)
 
 def cached_samples(ctx: RunContext, name: str, import_hash: str) -> pl.DataFrame | None:
     """The stored samples of a database when they were imported from exactly this source."""
-    part = ctx.workspace.part_path("samples", name)
-    if not part.exists():
+    old = ctx.workspace.read_part("samples", name)
+    if old is None:
         return None
-    old = pl.read_parquet(part)
     if "import_hash" in old.columns and old.height and old["import_hash"][0] == import_hash:
         return old
     return None
@@ -71,10 +70,9 @@ def import_database(ctx: RunContext, name: str, db: DatabaseSection, target: str
     if cached is not None:
         return cached
     ws = ctx.workspace
-    part = ws.part_path("samples", name)
+    old = ws.read_part("samples", name)
     previous: dict[tuple[str, int, int], dict] = {}
-    if part.exists():
-        old = pl.read_parquet(part)
+    if old is not None:
         if "source" in old.columns and old.height and old["source"][0] != str(Path(db.path).resolve()):
             ctx.log.warning("database '%s' was imported from %s; it is replaced by %s (experiments that used the old one keep "
                             "their splits and predictions)", name, old["source"][0], Path(db.path).resolve())

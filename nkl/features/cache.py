@@ -59,13 +59,10 @@ def default_workers() -> int:
 def known_keys(ctx: RunContext, extractor: Extractor) -> tuple[set[str], dict[str, str]]:
     """Content keys already computed for this spec, and those that failed before (key → reason)."""
     ws, spec = ctx.workspace, extractor.spec_hash
-    done: set[str] = set()
-    for part in ws.parts(extractor.table, spec):
-        done.update(pl.read_parquet(part, columns=["content_key"])["content_key"].to_list())
-    failed: dict[str, str] = {}
-    for part in ws.parts("rejects", f"features-{extractor.table}-{spec}"):
-        for key, reason in pl.read_parquet(part, columns=["content_key", "reason"]).iter_rows():
-            failed[key] = reason
+    rows = ws.frame(extractor.table, spec)
+    done = set(rows.select("content_key").collect()["content_key"].to_list()) if rows is not None else set()
+    rejects = ws.frame("rejects", f"features-{extractor.table}-{spec}")
+    failed = dict(rejects.select("content_key", "reason").collect().iter_rows()) if rejects is not None else {}
     return done, failed
 
 
@@ -265,6 +262,24 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
     samples = extractor.keyed(samples)
     unique = samples.unique("content_key", keep="first", maintain_order=True)
     done, failed_before = known_keys(ctx, extractor)
+    if unique.filter(~pl.col("content_key").is_in(list(done | set(failed_before)))).height == 0:  # all cached: no claim needed
+        return _extract_missing(ctx, extractor, unique, done, failed_before, started, workers, fail_threshold, on_work)
+
+    def waiting() -> None:
+        ctx.log.info("%s: another process is extracting these features; waiting for it, then extracting what it left", extractor.table)
+
+    # one process at a time computes rows of one spec in a workspace: a second `nkl run` waits, then finds them done
+    with ctx.workspace.claim(extractor.table, extractor.spec_hash, waiting=waiting):
+        done, failed_before = known_keys(ctx, extractor)
+        return _extract_missing(ctx, extractor, unique, done, failed_before, started, workers, fail_threshold, on_work)
+
+
+def _failed(unique: pl.DataFrame, failed: dict[str, str]) -> int:
+    return sum(1 for k in unique["content_key"].to_list() if k in failed)
+
+
+def _extract_missing(ctx: RunContext, extractor: Extractor, unique: pl.DataFrame, done: set[str], failed_before: dict[str, str],
+                     started: float, workers: int, fail_threshold: float, on_work: Callable[[], object] | None) -> ExtractionReport:
     todo = unique.filter(~pl.col("content_key").is_in(list(done | set(failed_before))))
     cached = unique.height - todo.height
     writer = _PartWriter(ctx, extractor, unique)
@@ -305,7 +320,7 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
             writer.close()
             ctx.workspace.refresh_views([extractor.table, "rejects"])
     failed_now = writer.failed
-    failed_total = failed_now + sum(1 for k in unique["content_key"].to_list() if k in failed_before)
+    failed_total = failed_now + _failed(unique, failed_before)
     if unique.height and failed_total / unique.height > fail_threshold:
         raise FeatureError(
             f"{extractor.table}: {failed_total} of {unique.height} files failed (more than fail_threshold = {fail_threshold}); "
@@ -318,10 +333,9 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
 
 def load_features(ctx: RunContext, extractor: Extractor, keys: list[str]) -> pl.DataFrame:
     """Feature rows of these content keys (``content_key`` + feature columns)."""
-    parts = ctx.workspace.parts(extractor.table, extractor.spec_hash)
-    if not parts:
+    frame = ctx.workspace.frame(extractor.table, extractor.spec_hash)
+    if frame is None:
         return pl.DataFrame({"content_key": []}, schema={"content_key": pl.String})
-    frame = pl.concat([pl.scan_parquet(p) for p in parts], how="diagonal_relaxed")
     return (frame.filter(pl.col("content_key").is_in(keys)).drop("spec_hash")
             .unique("content_key", keep="last").collect())
 

@@ -51,8 +51,11 @@ def model_params(config: Config) -> dict[str, Any]:
     Keys left at 0 or empty that mean "off" or "the family's default" are left out (early stopping, patience, loss).
     """
     settings, _ = model_settings(config)
-    params = {k: v for k, v in dataclasses.asdict(config.model).items() if k != "hf_token"}
-    params.update(dataclasses.asdict(settings))
+    params = {**dataclasses.asdict(config.model), **dataclasses.asdict(settings)}
+    for section in (config.model, settings):  # saved with the model (estimator.json): never a secret (hf_token)
+        for f in dataclasses.fields(section):
+            if f.metadata.get("secret"):
+                params.pop(f.name, None)
     params["epochs"] = config.exp.epochs
     for unset in ("early_stopping_rounds", "patience", "loss"):
         if not params.get(unset):

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import polars as pl
 
-from nkl.catalog.store import write_text
+from nkl.catalog.store import write_text, writing
 from nkl.context import RunContext
+from nkl.errors import NklError, WorkspaceError
 from nkl.plan.plan import Plan
 from nkl.plan.prewarm import start_prewarm
 from nkl.plan.runs import RunResult, cached_result, count_rejects, package_versions, plan_hash, record_run
@@ -20,15 +21,27 @@ __all__ = ["RunResult", "cached_result", "execute", "package_versions", "plan_ha
 
 
 def _attach_log(ctx: RunContext, folder: Path) -> tuple[logging.Handler, Path]:
-    (folder / "logs").mkdir(parents=True, exist_ok=True)
     path = folder / "logs" / f"{datetime.now(UTC):%Y%m%d-%H%M%S}.log"
-    handler = logging.FileHandler(path, encoding="utf-8")
+    with writing(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     ctx.log.addHandler(handler)
     if ctx.log.level == logging.NOTSET or ctx.log.level > logging.DEBUG:
         ctx.log.setLevel(logging.DEBUG)
     return handler, path
+
+
+def _compact(ctx: RunContext) -> None:
+    """Merge the parts of tables that have grown many (one per experiment, per flush): queries stay fast. A compaction
+    that fails leaves the parts as they were and never fails the finished experiment."""
+    from nkl.catalog.maintenance import maybe_compact
+
+    try:
+        maybe_compact(ctx.workspace, ctx.workspace.table_names())
+    except (NklError, OSError, pl.exceptions.PolarsError) as exc:
+        ctx.log.warning("the workspace's tables were not compacted (%s); run `nkl catalog compact` later", exc)
 
 
 def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunResult:
@@ -48,8 +61,9 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
     try:
         for warning in plan.warnings:
             ctx.log.warning(warning)
-        ctx.log.debug("config %s:\n%s", c.hash, c.source or c.to_ini())
-        write_text(c.source or c.to_ini(), state.folder / "config.ini")
+        text = c.redacted_text()  # secrets (hf_token, ...) stay in the user's own INI only
+        ctx.log.debug("config %s:\n%s", c.hash, text)
+        write_text(text, state.folder / "config.ini")
         for stage in plan.stages:
             if isinstance(stage, ScaleStage):  # the fit needs the libraries that the prewarm thread is loading
                 ctx.log.debug("features ready after %.2f s", time.monotonic() - state.started)
@@ -61,15 +75,19 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
         result = state.cached if state.cached is not None else state.result
         result.extraction, result.log_file, result.n_samples = state.reports, log_path, state.counts
         result.rejected = count_rejects(ctx, plan, state.splits)
+        _compact(ctx)
         return result
     except BaseException as exc:
         ctx.log.debug("run failed: %r", exc)
-        if ws.part_path("runs", name).exists():
-            runs = pl.read_parquet(ws.part_path("runs", name))
+        runs = ws.read_part("runs", name)
+        if runs is not None:
             if state.run_id in runs["run_id"].to_list():
                 row = runs.filter(pl.col("run_id") == state.run_id).row(0, named=True)
-                record_run(ctx, plan, {**row, "duration_s": time.monotonic() - state.started,
-                                       "status": "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"})
+                try:
+                    record_run(ctx, plan, {**row, "duration_s": time.monotonic() - state.started,
+                                           "status": "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"})
+                except WorkspaceError as failed:  # a full or read-only disk: report the error that stopped the run
+                    ctx.log.debug("could not mark the run failed: %s", failed)
         raise
     finally:
         ctx.log.removeHandler(handler)

@@ -93,7 +93,8 @@ class Plan:
     def hash_inputs(self) -> dict[str, Any]:
         """What the fit and evaluation depend on besides the split and the library versions: only the chosen components."""
         c = self.config
-        model_common = {k: v for k, v in dataclasses.asdict(c.model).items() if k not in ("hf_token", "device", "n_jobs")}
+        model_common = {f.name: getattr(c.model, f.name) for f in dataclasses.fields(c.model)  # not secrets, device or n_jobs
+                        if not f.metadata.get("secret") and f.metadata.get("hashed", True)}
         return {"extractors": [e.spec_hash for e in self.extractors], "features": c.feats.features, "scale": c.feats.scale,
                 "nan_strategy": c.feats.nan_strategy, "model": model_common, "model_settings": self.model_settings_dict,
                 "runs": c.exp.runs, "epochs": c.exp.epochs, "seed": c.exp.seed, "task": self.task, "labels": c.data.labels,

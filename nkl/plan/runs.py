@@ -130,22 +130,21 @@ def plan_hash(plan: Plan, split_hash: str) -> str:
 def cached_result(ctx: RunContext, plan: Plan, key: str) -> RunResult | None:
     """The stored results of this experiment when a finished run had the same plan hash."""
     ws, name = ctx.workspace, plan.name
-    runs = ws.part_path("runs", name)
-    if not runs.exists() or not ws.part_path("results", name).exists():
+    runs, results = ws.read_part("runs", name), ws.read_part("results", name)
+    if runs is None or results is None:
         return None
-    done = pl.read_parquet(runs).filter((pl.col("plan_hash") == key) & (pl.col("status") == "done"))
+    done = runs.filter((pl.col("plan_hash") == key) & (pl.col("status") == "done"))
     if done.height == 0:
         return None
-    results = pl.read_parquet(ws.part_path("results", name))
     return RunResult(name, plan.task, results, int(done["best_run"][-1]), cached=True, eval_split=plan.eval_split)
 
 
 def record_run(ctx: RunContext, plan: Plan, row: dict) -> None:
     ws, name = ctx.workspace, plan.name
-    part = ws.part_path("runs", name)
+    old = ws.read_part("runs", name)
     new = check_schema(pl.DataFrame([row], schema=RUNS), RUNS, "runs")
-    if part.exists():
-        old = pl.read_parquet(part).filter(pl.col("run_id") != row["run_id"])
+    if old is not None:
+        old = old.filter(pl.col("run_id") != row["run_id"])
         new = pl.concat([old, new], how="diagonal_relaxed")
     ws.write_part("runs", name, new)
 

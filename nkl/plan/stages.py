@@ -232,7 +232,7 @@ class FitStage(Stage):
         if state.cached is not None:
             return
         c, name = self.plan.config, self.plan.name
-        state.base_row = {"experiment": name, "run_id": state.run_id, "config_text": c.source or c.to_ini(), "config_hash": c.hash,
+        state.base_row = {"experiment": name, "run_id": state.run_id, "config_text": c.redacted_text(), "config_hash": c.hash,
                           "plan_hash": state.plan_hash, "split_hash": state.split_hash,
                           "feature_spec": json.dumps([e.spec() for e in self.plan.extractors], sort_keys=True),
                           "versions": json.dumps(package_versions(), sort_keys=True), "seed": c.exp.seed,

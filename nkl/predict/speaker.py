@@ -180,9 +180,10 @@ class SpeakerPredictor(Predictor):
         set_hash = stable_hash(sorted(embeddings["content_key"].to_list()))
         cluster_hash = stable_hash({"set": set_hash, **self.clustering_spec()})
         ws = ctx.workspace
-        cached = ws.parts(TABLE, cluster_hash)
-        if cached:
-            frame = pl.read_parquet(cached[0])
+        stored = ws.frame(TABLE, cluster_hash)
+        cached = stored.collect() if stored is not None else None
+        if cached is not None and cached.height:
+            frame = cached
             ctx.log.info("speaker: clustering of %d samples reused (%s)", frame.height, cluster_hash[:12])
         else:
             spec = self.clustering_spec()

@@ -16,8 +16,12 @@ from nkl.hashing import stable_hash
 
 
 def hf_token(options: Mapping[str, Any]) -> str | None:
-    """The Hugging Face token: ``options["hf_token"]`` ([PREDICT] speaker.hf_token or [MODEL] hf_token), else $HF_TOKEN."""
-    return str(options.get("hf_token") or os.environ.get("HF_TOKEN") or "") or None
+    """The Hugging Face token: ``options["hf_token"]`` ([PREDICT] speaker.hf_token or [MODEL] hf_token), else $HF_TOKEN.
+
+    ``***`` (how nkl writes a secret into the copies it keeps, e.g. experiments/<name>/config.ini) counts as unset.
+    """
+    written = str(options.get("hf_token") or "")
+    return (written if written and written != "***" else os.environ.get("HF_TOKEN") or "") or None
 
 
 def import_pyannote() -> tuple[Any, Any]:

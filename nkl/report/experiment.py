@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from nkl.config.redact import MASK, redact_ini_text
 from nkl.config.sections import ModelSection
 from nkl.report import charts
 from nkl.report import markdown as md
@@ -127,8 +128,9 @@ def data_section(facts: ExperimentFacts, folder: Path) -> str:
 
 
 def _non_default(section: Any, skip: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
+    """The keys that differ from their defaults; a secret (hf_token) shows as ``***``."""
     defaults = type(section)()
-    return [(f.name, getattr(section, f.name)) for f in dataclasses.fields(section)
+    return [(f.name, MASK if f.metadata.get("secret") else getattr(section, f.name)) for f in dataclasses.fields(section)
             if f.name not in skip and getattr(section, f.name) != getattr(defaults, f.name)]
 
 
@@ -286,7 +288,8 @@ def predictions_section(facts: ExperimentFacts) -> str:
 
 
 def appendix_section(facts: ExperimentFacts) -> str:
-    text = facts.run.get("config_text") or ""
+    text = facts.run.get("config_text") or ""  # stored redacted; masked again for runs recorded before secrets were
+    text = redact_ini_text(text, facts.config.secret_values() if facts.config is not None else ())
     return "# Appendix: the INI file\n\n" + (md.code_block(text, "ini") if text.strip() else md.note("The run stored no INI text."))
 
 

@@ -62,9 +62,9 @@ def raw_segments(ctx: RunContext, config: Config, samples: pl.DataFrame) -> dict
     table, method = TABLES[config.segment.method], config.segment.method
     ws, spec = ctx.workspace, stable_hash(vad_spec(config))
     found: dict[str, list] = {}
-    for part in ws.parts(table, spec):
-        for key, text in pl.read_parquet(part).select("content_key", "segments").iter_rows():
-            found[key] = json.loads(text)
+    stored = ws.frame(table, spec)
+    for key, text in (stored.select("content_key", "segments").collect().iter_rows() if stored is not None else ()):
+        found[key] = json.loads(text)
     unique = samples.unique("content_key", keep="first")
     todo = unique.filter(~pl.col("content_key").is_in(list(found)))
     if todo.height:
