@@ -17,8 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
+from nkl.catalog.parts import COMPACT_PREFIX, KEYED, PART_COLUMN, lost_rows, part_error
 from nkl.catalog.store import write_parquet
-from nkl.catalog.workspace import COMPACT_PREFIX, KEYED, PART_COLUMN, Workspace, lost_rows, part_error
+from nkl.catalog.workspace import Workspace
 
 log = logging.getLogger("nkl")
 

@@ -25,6 +25,7 @@ from nkl.config.sections import (
 from nkl.errors import ConfigError
 from nkl.hashing import stable_hash
 
+
 def _public(section: Any) -> dict[str, Any]:
     """A section as plain data with its secret keys at their defaults."""
     data = dataclasses.asdict(section)

@@ -51,7 +51,7 @@ def _component_classes() -> list[tuple[type, str]]:
         found += [(cls.Settings, cls.key_prefix) for _, cls in registered_components()]
         found += [(cls.Settings, cls.key_prefix) for _, cls in registered_predictors()]
         found += [(spec.settings, spec.key_prefix) for spec in MODELS.values()]
-    except Exception as exc:  # a component that cannot be imported: its keys are still masked when named like secrets
+    except ImportError as exc:  # a component that cannot be imported: its keys are still masked when named like secrets
         logger.debug("secret keys of components not collected: %r", exc)
     return found
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import polars as pl
 
-from nkl.catalog import Catalog
-from nkl.catalog import maintenance
-from nkl.catalog.workspace import COMPACT_PREFIX, Workspace
+from nkl.catalog import Catalog, maintenance
+from nkl.catalog.parts import COMPACT_PREFIX
+from nkl.catalog.workspace import Workspace
 
 
 def _experiment(name: str, uar: float) -> pl.DataFrame:

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import polars as pl
-
 from conftest import write_subset
+
 from nkl.catalog import Catalog
 from nkl.catalog.workspace import Workspace
 
