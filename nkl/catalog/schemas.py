@@ -29,6 +29,7 @@ RUNS = pl.Schema({
     "plan_hash": pl.String, "split_hash": pl.String, "feature_spec": pl.String, "versions": pl.String,
     "seed": pl.Int64, "start": pl.Datetime("us", "UTC"), "duration_s": pl.Float64, "status": pl.String,
     "best_run": pl.Int64, "task": pl.String, "eval_split": pl.String,
+    "members": pl.String,  # an ensemble's description (JSON: method, members, weights); NULL for other experiments
 })
 REJECTS = pl.Schema({
     "database": pl.String, "sample": pl.String, "file": pl.String, "stage": pl.String, "reason": pl.String,

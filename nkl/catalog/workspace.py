@@ -42,7 +42,7 @@ LOCKS = ".locks"
 
 log = logging.getLogger("nkl")
 
-GROWN = {"runs": RUNS}  # tables whose schema gained columns (runs: task, eval_split); others keep their parts' columns
+GROWN = {"runs": RUNS}  # tables whose schema gained columns (runs: task, eval_split, members); others keep their parts' columns
 DUCKDB_TYPES = {pl.String: "varchar", pl.Int64: "bigint", pl.Int32: "integer", pl.Float64: "double", pl.Boolean: "boolean",
                 pl.Datetime: "timestamptz", pl.Date: "date"}
 

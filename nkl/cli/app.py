@@ -106,6 +106,27 @@ def predict(
 
 
 @app.command()
+def ensemble(
+    members: Annotated[list[Path] | None, typer.Argument(help="Member experiments: INI files or experiment names.", show_default=False)] = None,
+    workspace: WorkspaceOpt = None,
+    experiments: Annotated[list[str] | None, typer.Option("--experiments", "-e", help="Shell pattern(s) of experiment names, e.g. 'exp_os_*'.")] = None,
+    method: Annotated[str, typer.Option("--method", help="mean, majority_voting, max, sum, max_class, uncertainty_threshold, "
+                                        "uncertainty_weighted, confidence_weighted, performance_weighted; regression: mean, median.")] = "mean",
+    weights: Annotated[str, typer.Option("--weights", help="'performance' (each member's dev UAR) or one number per member: 0.5,0.3,0.2.")] = "",
+    threshold: Annotated[float, typer.Option("--threshold", help="uncertainty_threshold: use the surest member when its uncertainty is at most this.")] = 1.0,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Name of the ensemble experiment (default ensemble_<method>).")] = None,
+    intersect: Annotated[bool, typer.Option("--intersect", help="Fuse only the samples every member evaluated (else differing sets: error).")] = False,
+    outfile: Annotated[Path | None, typer.Option("--outfile", "-o", help="Also write the fused predictions to this CSV.")] = None,
+    verbose: Verbose = False, quiet: Quiet = False,
+) -> None:
+    """Fuse finished experiments' predictions, aligned by sample, into a new experiment (results with CIs, plot, report)."""
+    from nkl.cli.ensemble import ensemble_command
+
+    ensemble_command(members or [], workspace=workspace, patterns=experiments or [], method=method, weights=weights,
+                     threshold=threshold, name=name, intersect=intersect, outfile=outfile, verbose=verbose, quiet=quiet)
+
+
+@app.command()
 def segment(config: ConfigArg = None, config_opt: ConfigOpt = None, verbose: Verbose = False, quiet: Quiet = False) -> None:
     """Cut recordings into speech segments ([SEGMENT] method, min_length, max_length); writes segments and a CSV."""
     from nkl.cli.segment import segment_command

@@ -61,18 +61,25 @@ def predict_command(paths: list[Path], *, config_opt: Path | None, model: str | 
     threshold = config.predict.fail_threshold if config else 0.5
 
     if model is not None and model not in PREDICTORS and model not in TARGET_ALIASES:
+        from nkl.ensemble.run import ensemble_spec
         from nkl.models.bundle import ModelBundle
         from nkl.predict.apply_model import apply_bundle, find_bundle
 
-        folder_ = find_bundle(model, ctx.workspace)
-        bundle = ModelBundle.load(folder_)
-        result = apply_bundle(ctx, bundle, samples, workers=n_workers)
-        name = bundle.manifest.get("experiment", "model")
+        spec = ensemble_spec(ctx.workspace.experiment_dir(model))
+        if spec is not None:  # an ensemble: each member's saved model, then the same fusion
+            from nkl.ensemble.apply import apply_ensemble
+
+            result = apply_ensemble(ctx, spec, samples, workers=n_workers)
+            name, task = model, spec.get("task", "classification")
+        else:
+            bundle = ModelBundle.load(find_bundle(model, ctx.workspace))
+            result = apply_bundle(ctx, bundle, samples, workers=n_workers)
+            name, task = bundle.manifest.get("experiment", "model"), bundle.manifest["task"]
         ctx.workspace.write_part("applied_predictions", f"{name}-{samples['sample'].hash().sum()}",
                                  result.with_columns(model=pl.lit(name)))
         destination = out or Path("prediction_result.csv")
         write_text(result.write_csv(), destination)
-        if bundle.manifest["task"] == "classification":
+        if task == "classification":
             counts = result["predicted"].value_counts().sort("count", descending=True)
             table = Table(title=f"{name}: predicted classes of {result.height} files")
             table.add_column("class")

@@ -50,6 +50,9 @@ def manifest_section(facts: ExperimentFacts) -> str:
     date = start.strftime("%Y-%m-%d %H:%M UTC") if hasattr(start, "strftime") else str(start)
     duration = f", {run['duration_s']:.1f} s" if run.get("duration_s") is not None else ""
     model = facts.config.model.type if facts.config is not None else ""
+    ensemble = _json(run.get("members"))
+    if ensemble:
+        model = f"ensemble ({ensemble.get('method')}) of {', '.join(ensemble.get('members', []))}"
     rows = [
         ["experiment", md.code(facts.name)],
         ["date", md.escape(date)],
@@ -142,6 +145,15 @@ def model_section(facts: ExperimentFacts) -> str:
     if rows:
         parts.append(md.table(["extractor", "parameters", "library"], rows, "Feature extractors", "tbl-features", "lll"))
     config = facts.config
+    ensemble = _json(facts.run.get("members"))
+    if ensemble:
+        names, weights = ensemble.get("members", []), ensemble.get("weights")
+        rows = [[md.code(m), md.number(weights[i]) if weights else "–"] for i, m in enumerate(names)]
+        parts.append(f"This experiment fuses the predictions of {len(rows)} experiments, aligned by sample id, with the method "
+                     f"`{ensemble.get('method')}`" + (f" (weights from {ensemble.get('weights_from')})" if weights else "")
+                     + f"; {ensemble.get('samples')} samples. The features above are those of the first member.\n")
+        parts.append(md.table(["member", "weight"], rows, "Members of the ensemble", "tbl-members", "ll"))
+        return "\n".join(parts)
     if config is None:
         return "\n".join(parts)
     columns = f"{facts.model_columns} feature columns, " if facts.model_columns else ""

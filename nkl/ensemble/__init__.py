@@ -1,0 +1,1 @@
+"""Late fusion of finished experiments (``nkl ensemble``), aligned by sample id."""
