@@ -43,4 +43,14 @@ def summary_tables(result: RunResult, workspace: Workspace) -> list[Table]:
         if name in rows:
             overall.add_row(name.upper() if name in ("uar", "ccc", "pcc", "mse", "mae") else name, _ci(rows[name]))
     tables.append(overall)
+    if result.tests is not None and result.tests.height:
+        main = "uar" if result.task == "classification" else "ccc"
+        tests = Table(title=f"{result.experiment}: test databases (best model, bootstrap 95 % CI)")
+        tests.add_column("database")
+        tests.add_column(f"{main.upper()} [95 % CI]", justify="right")
+        tests.add_column("n", justify="right")
+        for row in result.tests.filter(pl.col("metric") == main).sort("split").iter_rows(named=True):
+            n = workspace.scan("predictions", f"{result.experiment}.tests").filter(pl.col("split") == row["split"]).select(pl.len()).collect().item()
+            tests.add_row(row["split"], _ci(row), str(n))
+        tables.append(tests)
     return tables

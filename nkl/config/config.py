@@ -85,6 +85,7 @@ class Config:
     segment: SegmentSection = field(default_factory=SegmentSection)
     expl: ExplSection = field(default_factory=ExplSection)
     report: ReportSection | None = None  # None without [REPORT]; not part of settings(): a report changes no result
+    test_databases: tuple[tuple[str, DatabaseSection], ...] = ()  # [DATA] tests: scored by the best model after training
     other_sections: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     # keys of [FEATS], [MODEL], [PREDICT] that belong to components (an extractor's, a model's, a predictor's own keys), as written
     component_keys: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
@@ -109,7 +110,7 @@ class Config:
             "EXPL": _public(self.expl),
             "components": {section: {k: v for k, v in items if not is_secret_key(section, k)}
                            for section, items in self.component_keys},
-        }
+        } | ({"test_databases": {name: _public(db) for name, db in self.test_databases}} if self.test_databases else {})
 
     @property
     def hash(self) -> str:
@@ -231,6 +232,10 @@ class Config:
         self._validate_databases()
 
     def _validate_databases(self) -> None:
+        if self.data.tests and not self.exp.save:
+            raise ConfigError("[DATA] tests are scored with the saved best model; set [EXP] save = True (the default)")
+        for name, _db in self.test_databases:
+            _check_file_name(name, "[DATA] tests: the name")
         for name, db in self.databases:
             _check_file_name(name, "[DATA] databases: the name")
             _check_filters(db, f"[DATA] {name}.")

@@ -109,7 +109,8 @@ def _build_expl(items: dict[str, str], warnings: list[str]) -> ExplSection:
 def _split_data_items(data: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """Separate global [DATA] keys from per-database `<db>` / `<db>.<key>` keys."""
     databases = coerce(parse_literal(data.get("databases", "[]")), "list", "[DATA] databases")
-    dbs = [str(d) for d in databases]
+    tests = coerce(parse_literal(next((v for k, v in data.items() if k.lower() == "tests"), "[]")) or [], "list", "[DATA] tests")
+    dbs = list(dict.fromkeys([str(d) for d in databases] + [str(t) for t in tests]))  # test databases are declared alike
     lowered = {d.lower(): d for d in dbs}
     global_items: dict[str, str] = {}
     per_db: dict[str, dict[str, str]] = {d: {} for d in dbs}
@@ -125,8 +126,8 @@ def _split_data_items(data: dict[str, str]) -> tuple[dict[str, str], dict[str, d
             continue
         if dot and k not in data_keys and not _not_implemented("DATA", k):
             raise ConfigError(
-                f"[DATA] key '{raw_key}': '{head}' is not one of databases {dbs}"
-                f"{did_you_mean(head, dbs)} Add it to databases or fix the prefix"
+                f"[DATA] key '{raw_key}': '{head}' is not one of databases or tests {dbs}"
+                f"{did_you_mean(head, dbs)} Add it to databases (or tests) or fix the prefix"
             )
         global_items[raw_key] = raw_value
     return global_items, per_db
@@ -250,7 +251,8 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
         exp = dataclasses.replace(exp, name=name or "exp")
     global_items, per_db = _split_data_items(raw.get("DATA", {}))
     data = _build(DataSection, global_items, "[DATA]", "DATA", warnings)
-    dbs = []
+    dbs, test_dbs = [], []
+    train_names = {str(d) for d in data.databases}
     for db, items in per_db.items():
         section = _build(DatabaseSection, items, f"[DATA] {db}.", "DATA.<db>", warnings)
         if not section.path:
@@ -258,7 +260,10 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
         if not section.type:
             kind = "csv" if section.path.lower().endswith(".csv") else "audformat"
             section = dataclasses.replace(section, type=kind)
-        dbs.append((db, section))
+        if db in train_names:
+            dbs.append((db, section))
+        if db in {str(t) for t in data.tests}:
+            test_dbs.append((db, section))
     component_keys: dict[str, dict[str, str]] = {s: {} for s in COMPONENT_SECTIONS}
     feats = _build(FeatsSection, raw.get("FEATS", {}), "[FEATS]", "FEATS", warnings, components=component_keys["FEATS"])
     model = _build(ModelSection, raw.get("MODEL", {}), "[MODEL]", "MODEL", warnings, components=component_keys["MODEL"])
@@ -267,7 +272,8 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
     segment = _build(SegmentSection, raw.get("SEGMENT", {}), "[SEGMENT]", "SEGMENT", warnings)
     expl = _build_expl(raw.get("EXPL", {}), warnings)
     report = _build(ReportSection, raw["REPORT"], "[REPORT]", "REPORT", warnings) if "REPORT" in raw else None
-    return Config(exp=exp, data=data, databases=tuple(dbs), feats=feats, model=model, plot=plot, predict=predict, segment=segment, expl=expl, report=report,
+    return Config(exp=exp, data=data, databases=tuple(dbs), test_databases=tuple(test_dbs),
+                  feats=feats, model=model, plot=plot, predict=predict, segment=segment, expl=expl, report=report,
                   other_sections=tuple((k, tuple(v.items())) for k, v in others.items()),
                   component_keys=tuple((s, tuple(items.items())) for s, items in component_keys.items() if items),
                   source=source, path=path, warnings=tuple(warnings))

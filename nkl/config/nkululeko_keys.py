@@ -22,7 +22,7 @@ NOT_IMPLEMENTED: dict[str, frozenset[str]] = {
          "databases", "use_splits", "balancing", "run", "filter.sample_selection"}
     ),
     "DATA": frozenset(
-        {"tests", "trains", "root_folders", "check_vad", "sample_selection", "balance", "size_diff_weight",
+        {"trains", "root_folders", "check_vad", "sample_selection", "balance", "size_diff_weight",
          "label_data", "label_result", "min_dur_test", "target_tables_append", "filter.sample_selection"}
     ),
     "DATA.<db>": frozenset(

@@ -42,6 +42,8 @@ class ExpSection:
     save_test: str = key("", "Also write the test predictions to this CSV path.", path=True)
     sample_selection: str = key("all", "Split that data-only modules act on: all, train or test.", choices=("all", "train", "test"))
     no_warnings: bool = key(False, "Hide warnings on the console (they still go to the log file).")
+    res_name: str = key("", "Accepted for nkululeko INIs (its name of the stored model); nkl stores the model in the experiment's folder.",
+                        hashed=False)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class DataSection:
     """[DATA]: databases, target and filters applied to all of them."""
 
     databases: list = key([], "Names of the databases; each needs a `<name> = path` key.")
+    tests: list = key([], "Extra test databases scored by the experiment's best saved model after training (results and "
+                          "predictions with split = the database's name); each needs `<name> = path`, and need not be in databases.")
     target: str = key("", "Column to predict (e.g. emotion, age).")
     labels: list = key([], "Classes to keep (default: all found); a listed class with no data is an error.")
     type: str = key("", "continuous = bin a numeric target into `labels` using `bins`.", choices=("continuous",))

@@ -49,6 +49,7 @@ class RunResult:
     n_samples: dict[str, int] = field(default_factory=dict)
     labels: list[str] = field(default_factory=list)
     eval_split: str = "test"
+    tests: pl.DataFrame | None = None  # results on the [DATA] tests databases (split = database name)
 
     def headline(self) -> pl.DataFrame:
         """Final metrics (test, or pooled LOGO folds) of the best run."""

@@ -208,6 +208,10 @@ class ScaleStage(Stage):
     def run(self, ctx: RunContext, state: RunState) -> None:
         state.plan_hash = plan_hash(self.plan, state.split_hash)
         state.cached = cached_result(ctx, self.plan, state.plan_hash)
+        model = ctx.workspace.experiment_dir(self.plan.name) / "model" / "bundle.json"
+        if state.cached is not None and self.plan.config.test_databases and not model.is_file():
+            ctx.log.info("%s: results are stored but the saved model that [DATA] tests needs is not; fitting again", self.plan.name)
+            state.cached = None
 
     def inspect(self, ctx: RunContext, state: RunState) -> str:
         if state.splits is None:
@@ -268,9 +272,12 @@ class EvaluateStage(Stage):
 
 
 def build_stages(plan: Any) -> tuple[Stage, ...]:
+    from nkl.plan.test_databases import TestsStage
+
     c = plan.config
+    tests = (TestsStage(plan),) if c.test_databases else ()
     return (*(LoadStage(plan, name, db) for name, db in c.databases), FilterStage(plan), SplitStage(plan),
-            *(FeaturesStage(plan, ext) for ext in plan.extractors), ScaleStage(plan), FitStage(plan), EvaluateStage(plan))
+            *(FeaturesStage(plan, ext) for ext in plan.extractors), ScaleStage(plan), FitStage(plan), EvaluateStage(plan), *tests)
 
 
 def new_state() -> RunState:
