@@ -8,5 +8,5 @@ with latest as (
 select r.experiment, json_extract_string(l.members, '$.method') as method,
        cast(json_extract(l.members, '$.members') as varchar[]) as members,
        json_extract_string(l.members, '$.weights_from') as weights_from,
-       r.split, r.metric, r.value, r.ci_low, r.ci_high
+       r.* exclude (experiment)
 from results r join latest l using (experiment);

@@ -32,7 +32,7 @@ def summary_tables(result: RunResult, workspace: Workspace) -> list[Table]:
             m = metrics["per_class"][label]
             per_class.add_row(label, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
         tables.append(per_class)
-        order = ["uar", "accuracy", "macro_f1"]
+        order = ["uar", "accuracy", "macro_f1", "eer"]
     else:
         order = ["ccc", "pcc", "mse", "mae"]
     overall = Table(title=f"{result.experiment}: results ({split}, bootstrap 95 % CI)")
@@ -41,7 +41,7 @@ def summary_tables(result: RunResult, workspace: Workspace) -> list[Table]:
     rows = {r["metric"]: r for r in head.iter_rows(named=True)}
     for name in order:
         if name in rows:
-            overall.add_row(name.upper() if name in ("uar", "ccc", "pcc", "mse", "mae") else name, _ci(rows[name]))
+            overall.add_row(name.upper() if name in ("uar", "ccc", "pcc", "mse", "mae", "eer") else name, _ci(rows[name]))
     tables.append(overall)
     if result.tests is not None and result.tests.height:
         main = "uar" if result.task == "classification" else "ccc"

@@ -35,7 +35,7 @@ def _public(section: Any) -> dict[str, Any]:
     return data
 
 
-SPLIT_STRATEGIES = ("speaker_split", "random", "train", "test", "speakers_stated", "specified", "database")
+SPLIT_STRATEGIES = ("speaker_split", "balanced", "random", "train", "test", "speakers_stated", "specified", "database")
 
 
 def _check_file_name(name: str, where: str) -> None:
@@ -224,6 +224,10 @@ class Config:
             raise ConfigError(f"[FEATS] fail_threshold must be between 0 and 1, got {self.feats.fail_threshold}")
         if self.model.logo == 1 or self.model.logo < 0:
             raise ConfigError(f"[MODEL] logo must be 0 (off) or at least 2 folds, got {self.model.logo}")
+        if self.model.k_fold_cross == 1 or self.model.k_fold_cross < 0:
+            raise ConfigError(f"[MODEL] k_fold_cross must be 0 (off) or at least 2 folds, got {self.model.k_fold_cross}")
+        if self.model.logo and self.model.k_fold_cross:
+            raise ConfigError("[MODEL] logo and k_fold_cross are both set; choose one kind of cross-validation")
         _check_file_name(self.exp.name, "[EXP] name")
         if self.plot.name:
             _check_file_name(self.plot.name, "[PLOT] name")

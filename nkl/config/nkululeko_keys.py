@@ -29,11 +29,11 @@ NOT_IMPLEMENTED: dict[str, frozenset[str]] = {
         {"as_test", "as_train", "scale", "reverse", "reverse.max", "value_counts", "limit", "columns", "check_vad", "reuse"}
     ),
     "FEATS": frozenset(
-        {"balancing", "balancing_random_state", "store_format", "print_feats", "needs_feature_extraction",
+        {"store_format", "print_feats", "needs_feature_extraction",
          "os.features"}
     ),
     "MODEL": frozenset(
-        {"gamma", "GMM_components", "GMM_covariance_type", "eval_metric", "validation_split", "k_fold_cross",
+        {"gamma", "GMM_components", "GMM_covariance_type", "eval_metric", "validation_split",
          "loso", "tuning_params", "scoring", "label_smoothing", "scheduler", "weight_decay", "momentum",
          "only_test", "pretrained_model", "max_duration", "push_to_hub", "balancing", "nan_strategy",
          "warmup_epochs", "max_grad_norm", "feature_noise", "threshold"}

@@ -11,20 +11,26 @@ from typing import Any
 
 
 def key(default: Any, help: str, *, aliases: tuple[str, ...] = (), choices: tuple[str, ...] = (), path: bool = False,
-        secret: bool = False, hashed: bool = True, check: Any = None) -> Any:
+        secret: bool = False, hashed: bool = True, sparse: bool = False, check: Any = None) -> Any:
     """Declare one INI key: its default, meaning, alias spellings and allowed values.
 
     ``path``: environment variables are expanded. ``secret``: a token or password, never part of a hash.
     ``hashed=False``: does not change results (a device, a batch size), so it stays out of cache keys.
+    ``sparse=True``: enters a cache key only when set to something else than its default (keys added later, so that
+    adding them changes no existing experiment's hash).
     ``check(value, where)``: raises ConfigError for a value of the right type that is still wrong.
     """
-    metadata = {"help": help, "aliases": aliases, "choices": choices, "path": path, "secret": secret, "hashed": hashed, "check": check}
+    metadata = {"help": help, "aliases": aliases, "choices": choices, "path": path, "secret": secret, "hashed": hashed, "sparse": sparse,
+                "check": check}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
 SCALERS = ("standard", "robust", "minmax", "speaker")
+# imbalanced-learn samplers by nkululeko's names (nkl.models.balancing maps them); none/false = off
+BALANCING = ("ros", "smote", "adasyn", "borderlinesmote", "svmsmote", "clustercentroids", "randomundersampler", "rus",
+             "editednearestneighbours", "tomeklinks", "smoteenn", "smotetomek", "none", "false")
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,8 @@ class DatabaseSection:
     colnames: dict = key({}, "Rename columns, e.g. {'sex': 'gender', 'path': 'file'}.")
     mapping: dict = key({}, "Map labels, e.g. {'anger': 'angry'} or {'sad, bored': 'negative'}; unmapped labels are kept.")
     label: str = key("", "Name of the target column in this database (default: [DATA] target).")
-    split_strategy: Any = key("speaker_split", "speaker_split, random, train, test, speakers_stated, specified, database, or a list of test speakers.")
+    split_strategy: Any = key("speaker_split", "speaker_split, balanced (speaker-disjoint, test classes distributed like the whole), random, train, "
+                                                "test, speakers_stated, specified, database, or a list of test speakers.")
     test_size: float = key(20.0, "Percent of speakers (speaker_split) or samples (random) for test.", aliases=("tests_size",))
     dev_size: float = key(20.0, "Percent of train speakers/samples for dev.")
     test: list = key([], "Test speakers for speakers_stated.")
@@ -120,6 +127,10 @@ class FeatsSection:
     batch_size: int = key(0, "Files per batch for model-based extractors (sorted by length, padded with attention masks); 0 = 64 on a GPU, "
                              "8 on the CPU.")
     no_reuse: bool = key(False, "Accepted for nkululeko INIs; caches are keyed by content, so there is nothing stale to reuse.")
+    balancing: str = key("", "Resample the training rows of each fit (never dev or test): ros, smote, adasyn, borderlinesmote, svmsmote "
+                             "(over); clustercentroids, randomundersampler (rus), editednearestneighbours, tomeklinks (under); smoteenn, "
+                             "smotetomek (both); imbalanced-learn.", choices=BALANCING)
+    balancing_random_state: int = key(-1, "Seed of the balancing sampler (-1 = the run's seed).")
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,8 @@ class ModelSection:
     type: str = key("", "Model: svm, svr, knn, knn_reg, tree, tree_reg, bayes, log_reg, lin_reg, xgb, xgr, mlp, mlp_reg.")
     class_weight: bool = key(False, "Weight classes inversely to their frequency.")
     logo: int = key(0, "Speaker-grouped cross-validation with N folds over train+test (N = number of speakers: leave-one-speaker-out).")
+    k_fold_cross: int = key(0, "Stratified speaker-grouped cross-validation with K folds over train+test (nkululeko's folds ignore "
+                               "speakers; nkl's never split a speaker).", sparse=True)
     device: str = key("cpu", "Device for torch models (and the default of [FEATS] and [PREDICT] device): cpu or cuda.", hashed=False)
     hf_token: str = key("", "Hugging Face token for pyannote models (nkl segment, the speaker target); default $HF_TOKEN.", secret=True)
     n_jobs: int = key(1, "Threads inside one model (LightGBM).", hashed=False)
@@ -138,6 +151,11 @@ class ModelSection:
     )
     random_seed: int = key(0, "Seed of model training (nkululeko's key; 0 = use [EXP] seed).")
     save: bool = key(True, "Accepted for nkululeko INIs; see [EXP] save.")
+
+    @property
+    def cv_folds(self) -> int:
+        """Folds of cross-validation (logo or k_fold_cross), 0 for a train/test evaluation."""
+        return self.logo or self.k_fold_cross
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,43 @@ def _pick(items: list[str], percent: float, rng: random.Random) -> list[str]:
     return rng.sample(sorted(items), n)
 
 
-def _split_one(name: str, db: DatabaseSection, df: pl.DataFrame, dev: bool, seed: int) -> pl.DataFrame:
+def _balanced_speakers(df: pl.DataFrame, target: str, percent: float, seed: int, where: str) -> list[str]:
+    """About ``percent`` % of the speakers, chosen so that their samples' class distribution is close to the whole's:
+    scikit-learn's StratifiedGroupKFold (groups = speakers), the fold closest in class distribution and size."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    speakers = df["speaker"].to_numpy()
+    values = df[target]
+    if values.dtype.is_numeric() and values.n_unique() > 10:  # a numeric target: stratify by quartile
+        labels = values.qcut(4, labels=["q1", "q2", "q3", "q4"], allow_duplicates=True).cast(pl.String).to_numpy()
+    else:
+        labels = values.cast(pl.String).fill_null("").to_numpy()
+    n_speakers = len(set(speakers.tolist()))
+    n_splits = min(n_speakers, max(2, round(100 / max(percent, 1e-9))))
+    if n_splits < 2:
+        raise DataError(f"{where} = balanced needs at least 2 speakers")
+    classes, overall = np.unique(labels, return_counts=True)
+    overall = overall / overall.sum()
+    best, best_score = None, np.inf
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed % (2**32))
+    for _, test in folds.split(np.zeros(len(labels)), labels, groups=speakers):
+        share = np.array([(labels[test] == c).sum() for c in classes]) / len(test)
+        score = np.abs(share - overall).sum() + abs(len(test) / len(labels) - percent / 100)
+        if score < best_score:
+            best, best_score = sorted(set(speakers[test].tolist())), score
+    if not best or len(best) >= n_speakers:
+        raise DataError(f"{where} = balanced: {percent}% of {n_speakers} speakers leaves nothing to train on")
+    return best
+
+
+def _split_one(name: str, db: DatabaseSection, df: pl.DataFrame, dev: bool, seed: int, target: str = "") -> pl.DataFrame:
     """Assign train/dev/test to the samples of one database."""
     where = f"[DATA] {name}.split_strategy"
     strategy = db.split_strategy
     rng = random.Random(f"{seed}:{name}")
     speakers = sorted(s for s in df["speaker"].unique().to_list() if s is not None)
-    needs_speakers = isinstance(strategy, (list, tuple)) or strategy in ("speaker_split", "speakers_stated")
+    needs_speakers = isinstance(strategy, (list, tuple)) or strategy in ("speaker_split", "speakers_stated", "balanced")
     if needs_speakers and df["speaker"].null_count():
         raise DataError(
             f"{where} = {strategy} needs a speaker for every sample; {df['speaker'].null_count()} have none. "
@@ -84,6 +114,12 @@ def _split_one(name: str, db: DatabaseSection, df: pl.DataFrame, dev: bool, seed
         if len(speakers) < 2:
             raise DataError(f"{where} = speaker_split needs at least 2 speakers; {name} has {len(speakers)}")
         test_spk = _pick(speakers, db.test_size, rng)
+    elif strategy == "balanced":  # speaker-disjoint, with test (and dev) classes distributed like the whole's
+        stable = int(stable_hash([seed, name]), 16)
+        test_spk = _balanced_speakers(df, target, db.test_size, stable, where)
+        if dev:
+            rest = df.filter(~pl.col("speaker").is_in(test_spk))
+            dev_spk = _balanced_speakers(rest, target, db.dev_size, stable + 1, where)
     if db.disjoint_speakers:
         overlaps = [(a, b, sorted(set(x) & set(y))) for a, x, b, y in (
             ("test", test_spk, "dev", dev_spk), ("test", test_spk, "train", train_spk or []),
@@ -112,10 +148,11 @@ def assign_splits(ctx: RunContext, config: Config, df: pl.DataFrame) -> tuple[pl
     parts = []
     dbs = dict(config.databases)
     for name in df["database"].unique(maintain_order=True).to_list():
-        parts.append(_split_one(name, dbs[name], df.filter(pl.col("database") == name), config.exp.traindevtest, config.exp.seed))
+        parts.append(_split_one(name, dbs[name], df.filter(pl.col("database") == name), config.exp.traindevtest, config.exp.seed,
+                                config.data.target))
     out = pl.concat(parts, how="diagonal_relaxed")
     counts = dict(out["split"].value_counts().iter_rows())
-    if not config.model.logo:
+    if not config.model.cv_folds:
         for needed in ("train", "test"):
             if not counts.get(needed):
                 raise DataError(
@@ -128,7 +165,7 @@ def assign_splits(ctx: RunContext, config: Config, df: pl.DataFrame) -> tuple[pl
                 for s in ("train", "dev", "test")}
     for a, b in (("train", "test"), ("train", "dev"), ("dev", "test")):
         shared = sorted(by_split[a] & by_split[b])
-        if shared and not config.model.logo:
+        if shared and not config.model.cv_folds:
             raise DataError(
                 f"speakers {', '.join(shared[:5])} are in both {a} and {b}, but splits must be speaker-disjoint; "
                 "change the split strategies, or set <db>.disjoint_speakers = False"

@@ -223,3 +223,27 @@ def regression_pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"y_true and y_pred must be 1-D; got {true_values.shape} and {pred_values.shape}")
     _check_pair(true_values, pred_values)
     return true_values, pred_values
+
+
+def roc_points(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positive rates of every threshold (scikit-learn's ``roc_curve``)."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(positive, scores)
+    return fpr, tpr
+
+
+def equal_error_rate(positive: Any, scores: Any) -> float:
+    """The rate where false acceptances equal false rejections (binary tasks; ``scores`` = the positive class's
+    probability), interpolated between the two ROC points around the crossing; NaN when one class is absent."""
+    positive, scores = np.asarray(positive, dtype=bool), np.asarray(scores, dtype=np.float64)
+    if positive.all() or not positive.any():
+        return float("nan")
+    fpr, tpr = roc_points(positive, scores)
+    fnr = 1.0 - tpr
+    diff = fnr - fpr
+    i = int(np.flatnonzero(diff <= 0)[0])  # fnr falls and fpr rises along the curve: the first crossing
+    if i == 0 or diff[i] == 0:
+        return float((fpr[i] + fnr[i]) / 2)
+    t = diff[i - 1] / (diff[i - 1] - diff[i])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))

@@ -88,6 +88,19 @@ def regression_scatter_chart(y_true: Any, y_pred: Any, title: str) -> alt.LayerC
     return alt.layer(scatter, identity).properties(title=title, width=360, height=360)
 
 
+def roc_chart(fpr: Any, tpr: Any, positive: str, title: str) -> alt.LayerChart:
+    """ROC curve of a binary task (``positive`` = the class whose probability ranks), with the chance diagonal and the
+    line where false acceptances equal false rejections (its crossing is the EER)."""
+    points = [{"fpr": float(f), "tpr": float(t)} for f, t in zip(fpr, tpr, strict=True)]
+    curve = alt.Chart(alt.Data(values=points)).mark_line(point=False).encode(
+        x=alt.X("fpr:Q", title=f"False positive rate ({positive})", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("tpr:Q", title=f"True positive rate ({positive})", scale=alt.Scale(domain=[0, 1])))
+    chance = alt.Chart(alt.Data(values=[{"v": 0.0}, {"v": 1.0}])).mark_line(color="gray", strokeDash=[4, 4]).encode(x="v:Q", y="v:Q")
+    equal = alt.Chart(alt.Data(values=[{"x": 0.0, "y": 1.0}, {"x": 1.0, "y": 0.0}])).mark_line(color="firebrick", strokeDash=[2, 2]).encode(
+        x="x:Q", y="y:Q")
+    return alt.layer(curve, chance, equal).properties(title=title, width=360, height=360)
+
+
 def save_chart(chart: alt.TopLevelMixin, stem: Path) -> list[Path]:
     """Write ``<stem>.png`` and ``<stem>.svg`` atomically; return both paths.
 

@@ -7,18 +7,26 @@ from pathlib import Path
 import polars as pl
 
 from nkl.catalog.schemas import RESULTS, check_schema
-from nkl.evaluate.bootstrap import metric_table
-from nkl.evaluate.metrics import classification_metrics
+from nkl.evaluate.bootstrap import bootstrap_ci, metric_table
+from nkl.evaluate.metrics import classification_metrics, equal_error_rate, roc_points
 
-HIGHER_IS_BETTER = {"uar": True, "accuracy": True, "macro_f1": True, "ccc": True, "pcc": True, "mse": False, "mae": False}
+HIGHER_IS_BETTER = {"uar": True, "accuracy": True, "macro_f1": True, "ccc": True, "pcc": True, "mse": False, "mae": False, "eer": False}
 
 
 def results_table(experiment: str, task: str, predictions: pl.DataFrame, labels: list[str], seed: int) -> pl.DataFrame:
     """Every metric with its bootstrap 95 % CI, per run and split (dev, test, or pooled logo folds)."""
     rows = []
+    positive = f"prob_{labels[1]}" if task == "classification" and labels and len(labels) == 2 else ""
     for (run, split), group in predictions.group_by(["run", "split"], maintain_order=True):
         for row in metric_table(task, group["truth"].to_list(), group["predicted"].to_list(), labels or None, seed):
             rows.append({"experiment": experiment, "run": run, "split": split, **row})
+        if positive and positive in group.columns:  # binary: the equal error rate of the second class's probability
+            truth = (group["truth"].cast(pl.String) == labels[1]).to_numpy()
+            scores = group[positive].fill_null(0.0).to_numpy()
+            value = equal_error_rate(truth, scores)
+            low, high = bootstrap_ci(equal_error_rate, truth, scores, seed=seed)
+            rows.append({"experiment": experiment, "run": run, "split": split, "metric": "eer", "value": value,
+                         "ci_low": low, "ci_high": high})
     frame = pl.DataFrame(rows, schema={**RESULTS})
     return check_schema(frame, RESULTS, "results").sort("run", "split", "metric")
 
@@ -52,6 +60,17 @@ def result_plots(folder: Path, name: str, task: str, split: str, predictions: pl
     if task == "classification":
         cm = classification_metrics(pred["truth"].to_list(), pred["predicted"].to_list(), labels)["confusion"]
         chart = confusion_matrix_chart(cm, labels, title)
-        return save_chart(chart, folder / f"{name}_confusion")
+        paths = save_chart(chart, folder / f"{name}_confusion")
+        positive = f"prob_{labels[1]}" if len(labels) == 2 else ""
+        if positive in pred.columns:  # binary: the ROC curve with its equal error rate
+            from nkl.evaluate.plots import roc_chart
+
+            truth = (pred["truth"].cast(pl.String) == labels[1]).to_numpy()
+            if 0 < truth.sum() < len(truth):
+                fpr, tpr = roc_points(truth, pred[positive].fill_null(0.0).to_numpy())
+                eer = res.filter(pl.col("metric") == "eer")
+                label = f"{name} ({split}): EER {eer['value'][0]:.3f}" if eer.height and titles else ""
+                paths += save_chart(roc_chart(fpr, tpr, labels[1], label), folder / f"{name}_roc")
+        return paths
     chart = regression_scatter_chart(pred["truth"].to_numpy(), pred["predicted"].to_numpy(), title)
     return save_chart(chart, folder / f"{name}_scatter")

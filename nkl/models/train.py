@@ -94,9 +94,15 @@ def _fit_one(config: Config, design: Design, train: np.ndarray, dev: np.ndarray 
     y_dev = design.y[dev] if X_dev is not None else None
     if design.task == "classification" and len(np.unique(design.y[train])) < 2:
         raise ModelError("the training split holds fewer than 2 classes; check the split and the labels")
+    y_train = design.y[train]
+    if config.feats.balancing:  # the training rows of this fit only: dev, test and held-out folds are never resampled
+        from nkl.models.balancing import balance
+
+        rs = config.feats.balancing_random_state
+        X_train, y_train = balance(config.feats.balancing, X_train, y_train, seed if rs < 0 else rs)
     estimator = spec.build(model_params(config), seed)
     try:
-        estimator.fit(X_train, design.y[train], X_dev=X_dev, y_dev=y_dev)
+        estimator.fit(X_train, y_train, X_dev=X_dev, y_dev=y_dev)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{config.model.type} could not be trained: {str(exc).splitlines()[0][:200]}") from exc
     return FittedModel(run=0, estimator=estimator, scaler=scaler, info=dict(estimator.info or {}))
@@ -155,11 +161,31 @@ def speaker_folds(design: Design, n_folds: int, seed: int) -> np.ndarray:
     return np.array([group.get(s, 0) for s in speakers])
 
 
+def stratified_speaker_folds(design: Design, n_folds: int, seed: int) -> np.ndarray:
+    """Fold number of each row: scikit-learn's StratifiedGroupKFold (groups = speakers, shuffled with the seed), so that a
+    speaker is never in two folds and each fold's classes (regression: target quartiles) follow the whole's."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    speakers = design.samples["speaker"].fill_null("").to_numpy()
+    n_speakers = len(set(speakers.tolist()))
+    if n_speakers < n_folds:
+        raise ModelError(f"[MODEL] k_fold_cross = {n_folds} folds but only {n_speakers} speakers; use at most {n_speakers}")
+    if design.task == "classification":
+        strata = design.y
+    else:
+        strata = np.searchsorted(np.quantile(design.y, [0.25, 0.5, 0.75]), design.y)
+    folds = np.full(len(speakers), -1)
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed % (2**32))
+    for k, (_, test) in enumerate(splitter.split(np.zeros(len(strata)), strata, groups=speakers)):
+        folds[test] = k
+    return folds
+
+
 def fit_and_predict(config: Config, design: Design, log, progress=None) -> tuple[pl.DataFrame, list[FittedModel]]:
     """Train every run (and fold); return all predictions and the fitted model of each run."""
     from nkl.context import NullProgress
 
-    steps = config.exp.runs * ((config.model.logo + 1) if config.model.logo else 1)
+    steps = config.exp.runs * ((config.model.cv_folds + 1) if config.model.cv_folds else 1)
     with (progress or NullProgress()).task(f"Training {config.model.type}", total=steps) as bar:
         return _fit_runs(config, design, log, bar)
 
@@ -169,16 +195,19 @@ def _fit_runs(config: Config, design: Design, log, bar) -> tuple[pl.DataFrame, l
     predictions, fitted = [], []
     for run in range(config.exp.runs):
         seed = (config.model.random_seed or config.exp.seed) + run
-        if config.model.logo:
-            folds = speaker_folds(design, config.model.logo, config.exp.seed)
-            for fold in range(config.model.logo):
+        if config.model.cv_folds:
+            n_folds = config.model.cv_folds
+            folds = (speaker_folds(design, n_folds, config.exp.seed) if config.model.logo
+                     else stratified_speaker_folds(design, n_folds, config.exp.seed))
+            label = "logo" if config.model.logo else "kfold"
+            for fold in range(n_folds):
                 test = folds == fold
                 train = ~test
                 dev = None
                 if _needs_dev(config):
                     train, dev = _inner_dev(design, train, seed + fold)
                 model = _fit_one(config, design, train, dev, seed)
-                predictions.append(_prediction_frame(design, test, predict_rows(model, design, test), run, fold, "logo"))
+                predictions.append(_prediction_frame(design, test, predict_rows(model, design, test), run, fold, label))
                 bar.advance()
             everything = np.ones(len(split), dtype=bool)
             train, dev = _inner_dev(design, everything, seed) if _needs_dev(config) else (everything, None)

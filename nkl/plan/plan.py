@@ -17,6 +17,8 @@ from nkl.config.components import settings_dict
 from nkl.config.config import Config
 from nkl.errors import ConfigError
 from nkl.features.registry import Extractor, build_extractors
+from nkl.models.balancing import canonical as balancing_canonical
+from nkl.models.balancing import check as check_balancing
 from nkl.models.registry import get_model_spec, model_settings
 from nkl.plan.stages import Stage, build_stages
 
@@ -45,6 +47,7 @@ class Plan:
         from nkl.models.train import model_params
 
         spec.build({**model_params(c), "epochs": 1}, 0)  # a bad layers, drop or choice fails now, before any extraction
+        check_balancing(c.feats.balancing, c.exp.type or spec.task)
         extractors = build_extractors(c, warnings=warnings)  # unknown extractors, their keys and model paths fail now too
         object.__setattr__(self, "_model_settings", settings)
         object.__setattr__(self, "_warnings", tuple(warnings))
@@ -61,7 +64,8 @@ class Plan:
     @property
     def eval_split(self) -> str:
         """The split the final results are computed on: test, or the pooled folds of a speaker-grouped (logo) run."""
-        return "logo" if self.config.model.logo else "test"
+        model = self.config.model
+        return "logo" if model.logo else "kfold" if model.k_fold_cross else "test"
 
     @property
     def model_settings(self) -> Any:
@@ -94,8 +98,10 @@ class Plan:
         """What the fit and evaluation depend on besides the split and the library versions: only the chosen components."""
         c = self.config
         model_common = {f.name: getattr(c.model, f.name) for f in dataclasses.fields(c.model)  # not secrets, device or n_jobs
-                        if not f.metadata.get("secret") and f.metadata.get("hashed", True)}
+                        if not f.metadata.get("secret") and f.metadata.get("hashed", True)
+                        and not (f.metadata.get("sparse") and getattr(c.model, f.name) == f.default)}
         return {"extractors": [e.spec_hash for e in self.extractors], "features": c.feats.features, "scale": c.feats.scale,
                 "nan_strategy": c.feats.nan_strategy, "model": model_common, "model_settings": self.model_settings_dict,
                 "runs": c.exp.runs, "epochs": c.exp.epochs, "seed": c.exp.seed, "task": self.task, "labels": c.data.labels,
-                "save": c.exp.save}
+                "save": c.exp.save} | ({"balancing": balancing_canonical(c.feats.balancing), "balancing_random_state": c.feats.balancing_random_state}
+                                      if balancing_canonical(c.feats.balancing) else {})

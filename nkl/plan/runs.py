@@ -90,7 +90,7 @@ def feature_matrix(ctx: RunContext, plan: Plan, splits: pl.DataFrame) -> Design:
         y = np.array([code[t] for t in frame["truth"].to_list()])
         train_classes = set(frame.filter(pl.col("split") == "train")["truth"].to_list())
         missing = [label for label in labels if label not in train_classes]
-        if missing and not c.model.logo:
+        if missing and not c.model.cv_folds:
             ctx.log.warning("classes with no training sample: %s (the model cannot predict them)", ", ".join(missing))
     else:
         labels, y = [], frame["truth"].to_numpy().astype(np.float64)

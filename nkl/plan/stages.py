@@ -228,7 +228,8 @@ class FitStage(Stage):
     @property
     def detail(self) -> str:
         c = self.plan.config
-        cv = f", speaker-grouped {c.model.logo}-fold" if c.model.logo else ""
+        cv = (f", speaker-grouped {c.model.logo}-fold" if c.model.logo
+              else f", stratified speaker-grouped {c.model.k_fold_cross}-fold" if c.model.k_fold_cross else "")
         shown = ", ".join(f"{k} {v}" for k, v in self.plan.model_settings_dict.items())
         return f"{c.model.type}{f' ({shown})' if shown else ''}, {c.exp.runs} run(s){cv}"
 

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import polars as pl
-from conftest import write_subset
 
 from nkl.catalog import Catalog
 from nkl.catalog.workspace import Workspace
+from tests.conftest import write_subset
 
 FEATURES = "features_os_egemapsv02"
 

@@ -116,7 +116,7 @@ def test_alias_and_canonical_key_together_is_an_error(tmp_path):
         load_config(write(tmp_path, text))
 
 
-@pytest.mark.parametrize(("section", "key"), [("FEATS", "balancing"), ("MODEL", "tuning_params"), ("EXP", "fig_dir"),
+@pytest.mark.parametrize(("section", "key"), [("FEATS", "store_format"), ("MODEL", "tuning_params"), ("EXP", "fig_dir"),
                                               ("PLOT", "combine_per_speaker")])
 def test_unimplemented_nkululeko_key_warns_naming_it(tmp_path, section, key):
     text = MINIMAL.format(root=tmp_path, csv="x.csv", model="svm") + f"[{section}]\n{key} = something\n"
@@ -221,8 +221,10 @@ def test_nkululeko_ini_with_expl_and_plot_sections_loads(tmp_path):
     assert plan.model_settings.C_val == 10.0 and plan.model_settings.kernel == "linear"
     assert config.plot.titles is False
     assert config.expl.model == ["tree"] and config.expl.permutation and config.expl.feature_distributions and config.expl.max_feats == 10
+    assert config.feats.balancing == "smote"  # implemented since: no warning
     warned = " ".join(plan.warnings)
-    for key in ("balancing", "tuning_params", "best_model"):
+    assert "'balancing'" not in warned
+    for key in ("tuning_params", "best_model"):
         assert f"'{key}'" in warned
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import TEST_SPEAKERS, write_ini
 
 from nkl.catalog import Catalog
 from nkl.catalog.workspace import Workspace
 from nkl.ensemble.fusion import CLASSIFICATION
+from tests.conftest import TEST_SPEAKERS, write_ini
 
 MODELS = ("svm", "xgb", "knn")
 

@@ -100,6 +100,15 @@ def test_evaluated_predictions(ws: Workspace) -> None:
     assert rows(ws, "select count(*) from evaluated_predictions where experiment = 'e'") == [(4,)]
 
 
+def test_ensemble_results(ws: Workspace) -> None:
+    assert rows(ws, "select count(*) from ensemble_results") == [(0,)]  # an ordinary experiment is no ensemble
+    members = '{"method": "mean", "members": ["e", "f"], "weights_from": ""}'
+    ws.write_part("runs", "ens", pl.DataFrame({"experiment": ["ens"], "status": ["done"], "best_run": [0], "members": [members],
+                                               "start": [datetime(2026, 1, 2, tzinfo=UTC)]}))
+    ws.write_part("results", "ens", pl.DataFrame({"experiment": ["ens"], "run": [0], "split": ["test"], "metric": ["uar"], "value": [0.8]}))
+    assert rows(ws, "select experiment, method, members, metric, value from ensemble_results") == [("ens", "mean", ["e", "f"], "uar", 0.8)]
+
+
 def test_group_class_recall(ws: Workspace) -> None:
     got = rows(ws, "select \"group\", class, n, recall from group_class_recall where attribute = 'gender' order by 1, 2")
     assert got == [("female", "angry", 1, 1.0), ("female", "sad", 1, 1.0), ("male", "angry", 1, 0.0), ("male", "sad", 1, 1.0)]

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 import polars as pl
-from conftest import TEST_SPEAKERS
 
 from nkl.catalog.workspace import Workspace
+from tests.conftest import TEST_SPEAKERS
 
 
 def ini_with_tests(trained, ws: Path, extra_data: str, extra_exp: str = "") -> Path:
