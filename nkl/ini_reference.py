@@ -12,6 +12,7 @@ from pathlib import Path
 
 from nkl.config.nkululeko_keys import NOT_IMPLEMENTED, OTHER_MODULE_SECTIONS
 from nkl.config.sections import (
+    CrossdbSection,
     DatabaseSection,
     DataSection,
     ExplSection,
@@ -101,6 +102,7 @@ def key_table_markdown() -> str:
     lines += _table("[SEGMENT] (`nkl segment`)", SegmentSection)
     lines += _table("[EXPL] (`nkl explore`)", ExplSection)
     lines += _table("[REPORT] (`nkl report`, and the end of `nkl run`)", ReportSection)
+    lines += _table("[CROSSDB] (`nkl multidb`)", CrossdbSection)
     lines += ["#### nkululeko keys accepted with a warning (not implemented yet)", ""]
     for section, keys in NOT_IMPLEMENTED.items():
         lines.append(f"- `[{section}]`: " + ", ".join(f"`{k}`" for k in sorted(keys)))

@@ -127,6 +127,16 @@ def ensemble(
 
 
 @app.command()
+def multidb(config: ConfigArg = None, config_opt: ConfigOpt = None,
+            workers: Annotated[int | None, typer.Option(help="Extraction processes (default: [FEATS] workers, 0 = all cores).")] = None,
+            verbose: Verbose = False, quiet: Quiet = False) -> None:
+    """Cross-database matrix: train on each of [EXP] databases, test on each (cells cached like experiments), heatmap."""
+    from nkl.cli.multidb import multidb_command
+
+    multidb_command(_config_path(config, config_opt), workers=workers, verbose=verbose, quiet=quiet)
+
+
+@app.command()
 def segment(config: ConfigArg = None, config_opt: ConfigOpt = None, verbose: Verbose = False, quiet: Quiet = False) -> None:
     """Cut recordings into speech segments ([SEGMENT] method, min_length, max_length); writes segments and a CSV."""
     from nkl.cli.segment import segment_command

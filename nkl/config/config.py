@@ -11,6 +11,7 @@ from typing import Any
 
 from nkl.choices import did_you_mean
 from nkl.config.sections import (
+    CrossdbSection,
     DatabaseSection,
     DataSection,
     ExplSection,
@@ -86,6 +87,8 @@ class Config:
     expl: ExplSection = field(default_factory=ExplSection)
     report: ReportSection | None = None  # None without [REPORT]; not part of settings(): a report changes no result
     test_databases: tuple[tuple[str, DatabaseSection], ...] = ()  # [DATA] tests: scored by the best model after training
+    other_databases: tuple[tuple[str, DatabaseSection], ...] = ()  # declared for `nkl multidb` only ([EXP] databases, train_extra)
+    crossdb: CrossdbSection = field(default_factory=CrossdbSection)
     other_sections: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     # keys of [FEATS], [MODEL], [PREDICT] that belong to components (an extractor's, a model's, a predictor's own keys), as written
     component_keys: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
@@ -150,7 +153,8 @@ class Config:
         for section, obj in (("EXP", self.exp), ("DATA", self.data), ("FEATS", self.feats),
                              ("MODEL", self.model), ("PLOT", self.plot), ("PREDICT", self.predict),
                              ("SEGMENT", self.segment), ("EXPL", self.expl),
-                             *([("REPORT", self.report)] if self.report is not None else [])):
+                             *([("REPORT", self.report)] if self.report is not None else []),
+                             *([("CROSSDB", self.crossdb)] if self.crossdb != CrossdbSection() else [])):
             lines.append(f"[{section}]")
             for f in dataclasses.fields(obj):
                 value = getattr(obj, f.name)
@@ -158,7 +162,8 @@ class Config:
             for raw_key, value in self.component_items(section).items():
                 lines.append(f"{raw_key} = {value}" if isinstance(value, str) else f"{raw_key} = {value!r}")
             if section == "DATA":
-                for name, db in self.databases:
+                declared = dict([*self.other_databases, *self.test_databases, *self.databases])
+                for name, db in declared.items():
                     lines.append(f"{name} = {db.path}")
                     for f in dataclasses.fields(db):
                         if f.name != "path":

@@ -12,6 +12,7 @@ from typing import Any
 from nkl.config.config import Config
 from nkl.config.nkululeko_keys import NOT_IMPLEMENTED, NOT_IMPLEMENTED_PREFIXES, OTHER_MODULE_SECTIONS
 from nkl.config.sections import (
+    CrossdbSection,
     DatabaseSection,
     DataSection,
     ExplSection,
@@ -37,6 +38,7 @@ SECTIONS: dict[str, type] = {
     "SEGMENT": SegmentSection,
     "EXPL": ExplSection,
     "REPORT": ReportSection,
+    "CROSSDB": CrossdbSection,
 }
 # sections whose keys beyond the common ones belong to the chosen components (resolved when the plan is built)
 COMPONENT_SECTIONS = ("FEATS", "MODEL", "PREDICT")
@@ -106,11 +108,17 @@ def _build_expl(items: dict[str, str], warnings: list[str]) -> ExplSection:
     return dataclasses.replace(expl, bin_reals=[*expl.bin_reals, *binned]) if binned else expl
 
 
-def _split_data_items(data: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """Separate global [DATA] keys from per-database `<db>` / `<db>.<key>` keys."""
+def _listed(items: dict[str, str], name: str, where: str) -> list[str]:
+    raw = next((v for k, v in items.items() if k.lower() == name), "[]")
+    return [str(x) for x in coerce(parse_literal(raw) or [], "list", where)]
+
+
+def _split_data_items(data: dict[str, str], more: list[str] = ()) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Separate global [DATA] keys from per-database `<db>` / `<db>.<key>` keys (of databases, tests and ``more``: the
+    databases that [EXP] databases and [CROSSDB] train_extra name for `nkl multidb`)."""
     databases = coerce(parse_literal(data.get("databases", "[]")), "list", "[DATA] databases")
-    tests = coerce(parse_literal(next((v for k, v in data.items() if k.lower() == "tests"), "[]")) or [], "list", "[DATA] tests")
-    dbs = list(dict.fromkeys([str(d) for d in databases] + [str(t) for t in tests]))  # test databases are declared alike
+    tests = _listed(data, "tests", "[DATA] tests")
+    dbs = list(dict.fromkeys([str(d) for d in databases] + tests + list(more)))  # test and multidb databases are declared alike
     lowered = {d.lower(): d for d in dbs}
     global_items: dict[str, str] = {}
     per_db: dict[str, dict[str, str]] = {d: {} for d in dbs}
@@ -126,8 +134,8 @@ def _split_data_items(data: dict[str, str]) -> tuple[dict[str, str], dict[str, d
             continue
         if dot and k not in data_keys and not _not_implemented("DATA", k):
             raise ConfigError(
-                f"[DATA] key '{raw_key}': '{head}' is not one of databases or tests {dbs}"
-                f"{did_you_mean(head, dbs)} Add it to databases (or tests) or fix the prefix"
+                f"[DATA] key '{raw_key}': '{head}' is not one of the databases {dbs}"
+                f"{did_you_mean(head, dbs)} Add it to [DATA] databases (or tests, or [EXP] databases for nkl multidb) or fix the prefix"
             )
         global_items[raw_key] = raw_value
     return global_items, per_db
@@ -249,9 +257,10 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
     exp = _build(ExpSection, raw.get("EXP", {}), "[EXP]", "EXP", warnings)
     if not exp.name:
         exp = dataclasses.replace(exp, name=name or "exp")
-    global_items, per_db = _split_data_items(raw.get("DATA", {}))
+    crossed = _listed(raw.get("EXP", {}), "databases", "[EXP] databases") + _listed(raw.get("CROSSDB", {}), "train_extra", "[CROSSDB] train_extra")
+    global_items, per_db = _split_data_items(raw.get("DATA", {}), crossed)
     data = _build(DataSection, global_items, "[DATA]", "DATA", warnings)
-    dbs, test_dbs = [], []
+    dbs, test_dbs, other_dbs = [], [], []
     train_names = {str(d) for d in data.databases}
     for db, items in per_db.items():
         section = _build(DatabaseSection, items, f"[DATA] {db}.", "DATA.<db>", warnings)
@@ -264,6 +273,8 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
             dbs.append((db, section))
         if db in {str(t) for t in data.tests}:
             test_dbs.append((db, section))
+        if db not in train_names and db not in {str(t) for t in data.tests}:
+            other_dbs.append((db, section))
     component_keys: dict[str, dict[str, str]] = {s: {} for s in COMPONENT_SECTIONS}
     feats = _build(FeatsSection, raw.get("FEATS", {}), "[FEATS]", "FEATS", warnings, components=component_keys["FEATS"])
     model = _build(ModelSection, raw.get("MODEL", {}), "[MODEL]", "MODEL", warnings, components=component_keys["MODEL"])
@@ -272,7 +283,9 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
     segment = _build(SegmentSection, raw.get("SEGMENT", {}), "[SEGMENT]", "SEGMENT", warnings)
     expl = _build_expl(raw.get("EXPL", {}), warnings)
     report = _build(ReportSection, raw["REPORT"], "[REPORT]", "REPORT", warnings) if "REPORT" in raw else None
-    return Config(exp=exp, data=data, databases=tuple(dbs), test_databases=tuple(test_dbs),
+    crossdb = _build(CrossdbSection, raw.get("CROSSDB", {}), "[CROSSDB]", "CROSSDB", warnings)
+    return Config(exp=exp, data=data, databases=tuple(dbs), test_databases=tuple(test_dbs), crossdb=crossdb,
+                  other_databases=tuple(other_dbs),
                   feats=feats, model=model, plot=plot, predict=predict, segment=segment, expl=expl, report=report,
                   other_sections=tuple((k, tuple(v.items())) for k, v in others.items()),
                   component_keys=tuple((s, tuple(items.items())) for s, items in component_keys.items() if items),
@@ -288,6 +301,8 @@ def load_config(path: str | Path, purpose: str = "run") -> Config:
         config.validate_predict()
     elif purpose == "data":
         config.validate_data()
+    elif purpose == "multidb":  # each cell of the matrix is validated as an experiment of its own
+        pass
     else:
         config.validate()
     return config

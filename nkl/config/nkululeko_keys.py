@@ -13,20 +13,19 @@ OTHER_MODULE_SECTIONS: dict[str, str] = {
     "OPTIM": "nkl optim",
     "FLAGS": "nkl flags",
     "EXPORT": "nkl export",
-    "CROSSDB": "nkl multidb",
 }
 
 NOT_IMPLEMENTED: dict[str, frozenset[str]] = {
     "EXP": frozenset(
         {"store", "fig_dir", "res_dir", "cache", "model_dir", "models_dir", "export_onnx", "language",
-         "databases", "use_splits", "balancing", "run", "filter.sample_selection"}
+         "balancing", "run", "filter.sample_selection"}
     ),
     "DATA": frozenset(
         {"trains", "root_folders", "check_vad", "sample_selection", "balance", "size_diff_weight",
          "label_data", "label_result", "min_dur_test", "target_tables_append", "filter.sample_selection"}
     ),
     "DATA.<db>": frozenset(
-        {"as_test", "as_train", "scale", "reverse", "reverse.max", "value_counts", "limit", "columns", "check_vad", "reuse"}
+        {"scale", "reverse", "reverse.max", "value_counts", "limit", "columns", "check_vad", "reuse"}
     ),
     "FEATS": frozenset(
         {"store_format", "print_feats", "needs_feature_extraction",

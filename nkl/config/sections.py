@@ -48,6 +48,9 @@ class ExpSection:
     save_test: str = key("", "Also write the test predictions to this CSV path.", path=True)
     sample_selection: str = key("all", "Split that data-only modules act on: all, train or test.", choices=("all", "train", "test"))
     no_warnings: bool = key(False, "Hide warnings on the console (they still go to the log file).")
+    databases: list = key([], "nkl multidb: the databases (declared in [DATA]) whose train-on-i/test-on-j matrix is computed.")
+    use_splits: bool = key(False, "nkl multidb: off the diagonal train on database i's train split and test on j's test split (else on "
+                                  "the whole databases); the diagonal always uses each database's own split.")
     res_name: str = key("", "Accepted for nkululeko INIs (its name of the stored model); nkl stores the model in the experiment's folder.",
                         hashed=False)
 
@@ -65,6 +68,8 @@ class DatabaseSection:
     colnames: dict = key({}, "Rename columns, e.g. {'sex': 'gender', 'path': 'file'}.")
     mapping: dict = key({}, "Map labels, e.g. {'anger': 'angry'} or {'sad, bored': 'negative'}; unmapped labels are kept.")
     label: str = key("", "Name of the target column in this database (default: [DATA] target).")
+    as_train: bool = key(False, "Keep only this database's train (and dev) rows after splitting (nkululeko's multidb use_splits).")
+    as_test: bool = key(False, "Keep only this database's test rows after splitting.")
     split_strategy: Any = key("speaker_split", "speaker_split, balanced (speaker-disjoint, test classes distributed like the whole), random, train, "
                                                 "test, speakers_stated, specified, database, or a list of test speakers.")
     test_size: float = key(20.0, "Percent of speakers (speaker_split) or samples (random) for test.", aliases=("tests_size",))
@@ -241,6 +246,13 @@ class ExplSection:
     print_colvals: bool = key(False, "Print the distinct values of every column.")
     sample_selection: str = key("", "Samples to explore: all, train or test (default: [EXP] sample_selection).", choices=("all", "train", "test"))
     alpha: float = key(0.05, "Significance level applied to the Benjamini–Hochberg corrected p-values.")
+
+
+@dataclass(frozen=True)
+class CrossdbSection:
+    """[CROSSDB] (`nkl multidb`): what every cell of the cross-database matrix shares."""
+
+    train_extra: list = key([], "Databases (declared in [DATA]) added as training data to every cell of the matrix.")
 
 
 @dataclass(frozen=True)

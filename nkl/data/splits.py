@@ -148,8 +148,13 @@ def assign_splits(ctx: RunContext, config: Config, df: pl.DataFrame) -> tuple[pl
     parts = []
     dbs = dict(config.databases)
     for name in df["database"].unique(maintain_order=True).to_list():
-        parts.append(_split_one(name, dbs[name], df.filter(pl.col("database") == name), config.exp.traindevtest, config.exp.seed,
-                                config.data.target))
+        part = _split_one(name, dbs[name], df.filter(pl.col("database") == name), config.exp.traindevtest, config.exp.seed,
+                          config.data.target)
+        if dbs[name].as_train:  # only the rows this database's split trains (and tunes) on
+            part = part.filter(pl.col("split") != "test")
+        if dbs[name].as_test:
+            part = part.filter(pl.col("split") == "test")
+        parts.append(part)
     out = pl.concat(parts, how="diagonal_relaxed")
     counts = dict(out["split"].value_counts().iter_rows())
     if not config.model.cv_folds:

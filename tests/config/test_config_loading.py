@@ -137,7 +137,7 @@ def test_unknown_key_lists_the_known_ones(tmp_path):
 
 def test_unknown_database_prefix(tmp_path):
     text = MINIMAL.format(root=tmp_path, csv="x.csv", model="svm").replace("target = emotion", "target = emotion\nemdb.split_strategy = random")
-    with pytest.raises(ConfigError, match=r"'emdb' is not one of databases.*did you mean 'emodb'"):
+    with pytest.raises(ConfigError, match=r"'emdb' is not one of the databases.*did you mean 'emodb'"):
         load_config(write(tmp_path, text))
 
 
