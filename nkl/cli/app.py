@@ -137,6 +137,26 @@ def multidb(config: ConfigArg = None, config_opt: ConfigOpt = None,
 
 
 @app.command()
+def optim(config: ConfigArg = None, config_opt: ConfigOpt = None,
+          workers: Annotated[int | None, typer.Option(help="Extraction processes (default: [FEATS] workers, 0 = all cores).")] = None,
+          verbose: Verbose = False, quiet: Quiet = False) -> None:
+    """Search [OPTIM] model settings on dev or speaker folds of train (never test); the best runs once as the experiment."""
+    from nkl.cli.search import search_command
+
+    search_command("optim", _config_path(config, config_opt), workers=workers, verbose=verbose, quiet=quiet)
+
+
+@app.command()
+def flags(config: ConfigArg = None, config_opt: ConfigOpt = None,
+          workers: Annotated[int | None, typer.Option(help="Extraction processes (default: [FEATS] workers, 0 = all cores).")] = None,
+          verbose: Verbose = False, quiet: Quiet = False) -> None:
+    """Try every combination of [FLAGS] models, features, balancing, scale, ... on training data; the best runs once."""
+    from nkl.cli.search import search_command
+
+    search_command("flags", _config_path(config, config_opt), workers=workers, verbose=verbose, quiet=quiet)
+
+
+@app.command()
 def segment(config: ConfigArg = None, config_opt: ConfigOpt = None, verbose: Verbose = False, quiet: Quiet = False) -> None:
     """Cut recordings into speech segments ([SEGMENT] method, min_length, max_length); writes segments and a CSV."""
     from nkl.cli.segment import segment_command

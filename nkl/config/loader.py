@@ -251,7 +251,9 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
         items = dict(parser.items(section))
         if canonical in OTHER_MODULE_SECTIONS:
             others[canonical] = items
-            warnings.append(f"section [{canonical}] is read by `{OTHER_MODULE_SECTIONS[canonical]}` (not implemented yet); `nkl run` ignores it")
+            built = canonical in ("OPTIM", "FLAGS")
+            warnings.append(f"section [{canonical}] is read by `{OTHER_MODULE_SECTIONS[canonical]}`"
+                            f"{'' if built else ' (not implemented yet)'}; `nkl run` ignores it")
         else:
             raw[canonical] = items
     exp = _build(ExpSection, raw.get("EXP", {}), "[EXP]", "EXP", warnings)

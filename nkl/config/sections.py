@@ -143,7 +143,7 @@ class ModelSection:
     """[MODEL]: the model type and what every model shares. Each model's own keys (``C_val``, ``layers``, ...) are
     declared by the model (see the model tables below)."""
 
-    type: str = key("", "Model: svm, svr, knn, knn_reg, tree, tree_reg, bayes, log_reg, lin_reg, xgb, xgr, mlp, mlp_reg.")
+    type: str = key("", "Model: svm, svr, knn, knn_reg, tree, tree_reg, bayes, gmm, log_reg, lin_reg, xgb, xgr, mlp, mlp_reg.")
     class_weight: bool = key(False, "Weight classes inversely to their frequency.")
     logo: int = key(0, "Speaker-grouped cross-validation with N folds over train+test (N = number of speakers: leave-one-speaker-out).")
     k_fold_cross: int = key(0, "Stratified speaker-grouped cross-validation with K folds over train+test (nkululeko's folds ignore "

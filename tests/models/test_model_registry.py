@@ -18,6 +18,7 @@ NKULULEKO_TYPES = {
     "tree",
     "tree_reg",
     "bayes",
+    "gmm",
     "log_reg",
     "lin_reg",
     "xgb",
@@ -44,7 +45,7 @@ def test_each_spec_is_complete(name: str) -> None:
 def test_unknown_model_type_suggests_the_closest_name() -> None:
     with pytest.raises(ConfigError, match=r"Unknown model type 'svn' in \[MODEL\] type; did you mean 'svm'") as caught:
         get_model_spec("svn")
-    assert "Choices: bayes, knn" in str(caught.value)
+    assert "Choices: bayes, gmm, knn" in str(caught.value)
     assert isinstance(caught.value, ValueError)
 
 
