@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -66,7 +67,15 @@ def predict_command(paths: list[Path], *, config_opt: Path | None, model: str | 
         from nkl.predict.apply_model import apply_bundle, find_bundle
 
         spec = ensemble_spec(ctx.workspace.experiment_dir(model))
-        if spec is not None:  # an ensemble: each member's saved model, then the same fusion
+        tuned = next((f for f in (Path(model), Path(model) / "model", ctx.workspace.experiment_dir(model) / "model")
+                      if (f / "finetune.json").is_file()), None)
+        if tuned is not None:  # a fine-tuned transformer: its own weights, label map and audio rate
+            from nkl.finetune.fit import apply_finetuned
+
+            result = apply_finetuned(ctx, tuned, samples)
+            finetuned = json.loads((tuned / "finetune.json").read_text())
+            name, task = finetuned.get("experiment", model), finetuned["task"]
+        elif spec is not None:  # an ensemble: each member's saved model, then the same fusion
             from nkl.ensemble.apply import apply_ensemble
 
             result = apply_ensemble(ctx, spec, samples, workers=n_workers)

@@ -34,7 +34,7 @@ NOT_IMPLEMENTED: dict[str, frozenset[str]] = {
     "MODEL": frozenset(
         {"gamma", "eval_metric", "validation_split",
          "loso", "tuning_params", "scoring", "label_smoothing", "scheduler", "weight_decay", "momentum",
-         "only_test", "pretrained_model", "max_duration", "push_to_hub", "balancing", "nan_strategy",
+         "only_test", "balancing", "nan_strategy",
          "warmup_epochs", "max_grad_norm", "feature_noise", "threshold"}
     ),
     "PREDICT": frozenset({"target_language", "textclassifier.candidates"}),

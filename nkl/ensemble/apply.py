@@ -18,6 +18,13 @@ def apply_ensemble(ctx: RunContext, spec: dict, samples: pl.DataFrame, *, worker
 
     frames = []
     for member in spec["members"]:
+        tuned = ctx.workspace.experiment_dir(member) / "model"
+        if (tuned / "finetune.json").is_file():  # a fine-tuned transformer member
+            from nkl.finetune.fit import apply_finetuned
+
+            ctx.log.info("ensemble member %s: applying its fine-tuned model", member)
+            frames.append(apply_finetuned(ctx, tuned, samples).sort("sample"))
+            continue
         try:
             bundle = ModelBundle.load(find_bundle(member, ctx.workspace))
         except ModelError:

@@ -89,6 +89,7 @@ class ModelSpec:
     extra: str | None
     doc: str
     settings: type = NoSettings
+    on_features: bool = True  # trains on the feature matrix (False: finetune, which trains on the audio itself)
     key_prefix: ClassVar[str] = ""  # nkululeko writes model keys bare: C_val, not svm.C_val
 
     @property

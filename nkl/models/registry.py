@@ -16,12 +16,12 @@ from typing import Any
 
 from nkl.config.components import assign_keys, build_settings
 from nkl.errors import ConfigError
-from nkl.models import gmm_models, lightgbm_models, mlp, sklearn_models
+from nkl.models import finetune_models, gmm_models, lightgbm_models, mlp, sklearn_models
 from nkl.models.base import Estimator, ModelSpec
 
 __all__ = ["FAMILY_LOADERS", "MODELS", "Estimator", "ModelSpec", "get_model_spec", "model_settings"]
 
-FAMILY_MODULES: tuple[ModuleType, ...] = (sklearn_models, lightgbm_models, mlp, gmm_models)
+FAMILY_MODULES: tuple[ModuleType, ...] = (sklearn_models, lightgbm_models, mlp, gmm_models, finetune_models)
 
 
 def _collect_specs(modules: tuple[ModuleType, ...]) -> dict[str, ModelSpec]:

@@ -38,7 +38,10 @@ class Plan:
         c = self.config
         c.validate()
         spec = get_model_spec(c.model.type)
-        if c.exp.type and spec.task != c.exp.type:
+        finetune = c.model.type == "finetune"  # trains on the audio; classification or regression as [EXP] type says
+        if finetune and c.model.cv_folds:
+            raise ConfigError("[MODEL] type = finetune does not run logo or k_fold_cross folds; use a train/dev/test split")
+        if c.exp.type and spec.task != c.exp.type and not finetune:
             raise ConfigError(
                 f"[MODEL] type '{c.model.type}' is a {spec.task} model but [EXP] type is {c.exp.type}; "
                 "pick a matching model (e.g. svm/svr, xgb/xgr, mlp/mlp_reg)"
@@ -48,10 +51,15 @@ class Plan:
 
         spec.build({**model_params(c), "epochs": 1}, 0)  # a bad layers, drop or choice fails now, before any extraction
         check_balancing(c.feats.balancing, c.exp.type or spec.task)
-        extractors = build_extractors(c, warnings=warnings)  # unknown extractors, their keys and model paths fail now too
+        extractors = [] if finetune else build_extractors(c, warnings=warnings)  # unknown extractors, keys, model paths fail now
         object.__setattr__(self, "_model_settings", settings)
         object.__setattr__(self, "_warnings", tuple(warnings))
         object.__setattr__(self, "_extractors", extractors)
+
+    def _pretrained_identity(self) -> dict[str, str]:
+        from nkl.features.model_source import model_identity
+
+        return model_identity(self.model_settings.pretrained_model, "[MODEL] pretrained_model")
 
     @property
     def name(self) -> str:
@@ -100,8 +108,13 @@ class Plan:
         model_common = {f.name: getattr(c.model, f.name) for f in dataclasses.fields(c.model)  # not secrets, device or n_jobs
                         if not f.metadata.get("secret") and f.metadata.get("hashed", True)
                         and not (f.metadata.get("sparse") and getattr(c.model, f.name) == f.default)}
-        return {"extractors": [e.spec_hash for e in self.extractors], "features": c.feats.features, "scale": c.feats.scale,
-                "nan_strategy": c.feats.nan_strategy, "model": model_common, "model_settings": self.model_settings_dict,
-                "runs": c.exp.runs, "epochs": c.exp.epochs, "seed": c.exp.seed, "task": self.task, "labels": c.data.labels,
-                "save": c.exp.save} | ({"balancing": balancing_canonical(c.feats.balancing), "balancing_random_state": c.feats.balancing_random_state}
-                                      if balancing_canonical(c.feats.balancing) else {})
+        inputs = {"extractors": [e.spec_hash for e in self.extractors], "features": c.feats.features, "scale": c.feats.scale,
+                  "nan_strategy": c.feats.nan_strategy, "model": model_common, "model_settings": self.model_settings_dict,
+                  "runs": c.exp.runs, "epochs": c.exp.epochs, "seed": c.exp.seed, "task": self.task, "labels": c.data.labels,
+                  "save": c.exp.save}
+        if c.model.type == "finetune":  # replaced pretrained weights change the result
+            inputs["pretrained"] = self._pretrained_identity()
+        sampler = balancing_canonical(c.feats.balancing)
+        if sampler:  # only when set: adding the key changed no existing experiment's hash
+            inputs |= {"balancing": sampler, "balancing_random_state": c.feats.balancing_random_state}
+        return inputs

@@ -161,7 +161,12 @@ def finish_run(ctx: RunContext, plan: Plan, state: RunState) -> None:
     ws.write_part("results", name, results)
     plots = result_plots(state.folder / "plots", name, plan.task, plan.eval_split, predictions, results, design.labels, best, c.plot.titles)
     ctx.log.debug("plots written after %.2f s", time.monotonic() - state.started)
-    if c.exp.save:
+    if c.exp.save and c.model.type == "finetune":
+        from nkl.finetune.fit import push_to_hub
+
+        state.fitted[best].save(state.folder / "model")
+        push_to_hub(ctx, plan, state.folder / "model")
+    elif c.exp.save:
         model = state.fitted[best]
         ModelBundle(model.estimator, model.scaler, {
             "experiment": name, "task": plan.task, "target": c.data.target, "labels": design.labels,

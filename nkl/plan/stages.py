@@ -244,6 +244,11 @@ class FitStage(Stage):
                           "start": state.start_time, "duration_s": None, "status": "running", "best_run": None,
                           "task": self.plan.task, "eval_split": self.plan.eval_split}
         record_run(ctx, self.plan, state.base_row)
+        if c.model.type == "finetune":  # trains on the audio of the splits, not on a feature matrix
+            from nkl.finetune.fit import fit_finetune
+
+            fit_finetune(ctx, self.plan, state, ctx.progress)
+            return
         state.design = feature_matrix(ctx, self.plan, state.splits)
         ctx.log.debug("feature matrix %s ready after %.2f s", state.design.X.shape, time.monotonic() - state.started)
         predictions, state.fitted = fit_and_predict(c, state.design, ctx.log, ctx.progress)
