@@ -101,6 +101,16 @@ def roc_chart(fpr: Any, tpr: Any, positive: str, title: str) -> alt.LayerChart:
     return alt.layer(curve, chance, equal).properties(title=title, width=360, height=360)
 
 
+def training_curve_chart(rows: Sequence[dict], best_epoch: int, title: str) -> alt.LayerChart:
+    """Per-epoch values (``epoch``, ``split``, ``metric``, ``value``: train loss, dev UAR/CCC) with the chosen epoch dashed."""
+    points = [{"epoch": r["epoch"], "value": r["value"], "series": f"{r['split']} {r['metric']}"} for r in rows]
+    line = alt.Chart(alt.Data(values=points)).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)), y=alt.Y("value:Q", title=None),
+        color=alt.Color("series:N", title=None))
+    rule = alt.Chart(alt.Data(values=[{"epoch": best_epoch}])).mark_rule(color="gray", strokeDash=[4, 4]).encode(x="epoch:Q")
+    return alt.layer(line, rule).properties(title=title, width=420, height=260)
+
+
 def save_chart(chart: alt.TopLevelMixin, stem: Path) -> list[Path]:
     """Write ``<stem>.png`` and ``<stem>.svg`` atomically; return both paths.
 

@@ -225,18 +225,11 @@ class _nothing:
 
 
 def _curve_plot(curve: pl.DataFrame, folder: Path, name: str, best: int) -> list[Path]:
-    import altair as alt
+    from nkl.evaluate.plots import save_chart, training_curve_chart
 
-    from nkl.evaluate.plots import save_chart
-
-    points = [{"epoch": r["epoch"], "value": r["value"], "series": f"{r['split']} {r['metric']}"} for r in curve.iter_rows(named=True)]
-    line = alt.Chart(alt.Data(values=points)).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)), y=alt.Y("value:Q", title=None),
-        color=alt.Color("series:N", title=None))
-    rule = alt.Chart(alt.Data(values=[{"epoch": best}])).mark_rule(color="gray", strokeDash=[4, 4]).encode(x="epoch:Q")
     folder.mkdir(parents=True, exist_ok=True)
-    return save_chart(alt.layer(line, rule).properties(title=f"{name}: training curve (dashed: the epoch chosen on dev)",
-                                                       width=420, height=260), folder / f"{name}_epochs")
+    chart = training_curve_chart(curve.to_dicts(), best, f"{name}: training curve (dashed: the epoch chosen on dev)")
+    return save_chart(chart, folder / f"{name}_epochs")
 
 
 def apply_finetuned(ctx: RunContext, folder: Path, samples: pl.DataFrame) -> pl.DataFrame:

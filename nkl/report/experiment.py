@@ -137,7 +137,19 @@ def _non_default(section: Any, skip: tuple[str, ...] = ()) -> list[tuple[str, An
             if f.name not in skip and getattr(section, f.name) != getattr(defaults, f.name)]
 
 
-def model_section(facts: ExperimentFacts) -> str:
+def _training_curve(facts: ExperimentFacts, folder: Path) -> str:
+    from nkl.evaluate.plots import training_curve_chart
+
+    curve = facts.epochs
+    dev = curve.filter(pl.col("split") == "dev")
+    best = int(dev.filter(pl.col("value") == dev["value"].max())["epoch"].min()) if dev.height else int(curve["epoch"].max())
+    chart = charts.export_chart(training_curve_chart(curve.to_dicts(), best, ""), folder, "epochs")
+    metric = dev["metric"][0].upper() if dev.height else "dev metric"
+    return md.figure("fig-epochs", f"Fine-tuning: training loss and dev {metric} per epoch; the dashed line marks epoch {best}, "
+                                   "the one kept (chosen on dev, never on test).", chart.svg, chart.spec, "70%")
+
+
+def model_section(facts: ExperimentFacts, folder: Path | None = None) -> str:
     parts = ["# Features and model\n"]
     specs = _json(facts.run.get("feature_spec")) or []
     rows = [[md.escape(s.get("name")), md.escape(", ".join(f"{k} = {v}" for k, v in (s.get("params") or {}).items()) or "–"),
@@ -156,9 +168,15 @@ def model_section(facts: ExperimentFacts) -> str:
         return "\n".join(parts)
     if config is None:
         return "\n".join(parts)
+    if facts.epochs is not None and facts.epochs.height and folder is not None:  # a fine-tuned transformer: its training curve
+        parts.append(_training_curve(facts, folder))
     columns = f"{facts.model_columns} feature columns, " if facts.model_columns else ""
-    parts.append(f"The model sees {columns}scaled with `{config.feats.scale or 'none'}`. "
-                 f"Runs: {config.exp.runs}; epochs: {config.exp.epochs}; seed: {config.exp.seed}.\n")
+    if config.model.type == "finetune":
+        parts.append(f"A pretrained speech transformer is fine-tuned on the audio itself (no feature extraction). "
+                     f"Epochs: {config.exp.epochs}; seed: {config.exp.seed}.\n")
+    else:
+        parts.append(f"The model sees {columns}scaled with `{config.feats.scale or 'none'}`. "
+                     f"Runs: {config.exp.runs}; epochs: {config.exp.epochs}; seed: {config.exp.seed}.\n")
     settings = [("type", config.model.type), *_non_default(config.model, skip=("type",))]
     if isinstance(config.model, ModelSection):
         parts.append(md.table(["[MODEL] key", "value"], [[md.code(k), md.code(v)] for k, v in settings],
@@ -310,7 +328,7 @@ def write_sections(facts: ExperimentFacts, root: Path, folder: Path) -> dict[str
     return {
         "_manifest.md": manifest_section(facts),
         "_data.md": data_section(facts, folder),
-        "_model.md": model_section(facts),
+        "_model.md": model_section(facts, folder),
         "_results.md": results_section(facts, folder),
         "_explore.md": explore_section(facts, root, folder),
         "_predictions.md": predictions_section(facts),

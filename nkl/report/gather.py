@@ -47,6 +47,7 @@ class ExperimentFacts:
     estimates: pl.DataFrame | None = None
     applied: pl.DataFrame | None = None
     model_columns: int | None = None
+    epochs: pl.DataFrame | None = None  # the training curve of a fine-tuned model
     notes: list[str] = field(default_factory=list)
 
     def metric(self, name: str) -> dict[str, Any] | None:
@@ -221,6 +222,7 @@ def gather_experiment(ws: Workspace, name: str) -> ExperimentFacts:
     bundle = ws.experiment_dir(name) / "model" / "bundle.json"
     if bundle.is_file():
         facts.model_columns = len(json.loads(bundle.read_text(encoding="utf-8")).get("columns", []))
+    facts.epochs = ws.read_part("epochs", name)
     con = ws.connect()
     try:
         present = views(con)

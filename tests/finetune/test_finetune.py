@@ -105,6 +105,10 @@ def test_two_classes_reach_dev_uar_09_and_predict_new_files(corpus: Path, tmp_pa
     assert {"model.safetensors", "config.json", "preprocessor_config.json", "finetune.json"} <= {p.name for p in model.iterdir()}
     assert not any(p.suffix in (".pkl", ".bin", ".pt") for p in model.iterdir())
     assert (tmp_path / "ws" / "experiments" / "ft" / "plots" / "ft_epochs.png").is_file()
+    report = run_cli("report", "-w", tmp_path / "ws", "--experiment", "ft", "--format", "html", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    model_md = (tmp_path / "ws" / "experiments" / "ft" / "ft_report_files" / "_model.md").read_text()
+    assert "fig-epochs" in model_md and "fine-tuned on the audio" in model_md
     out = tmp_path / "applied.csv"
     applied = run_cli("predict", "--model", "ft", "-w", tmp_path / "ws", "--folder", corpus / "wav", "--out", out, cwd=tmp_path)
     assert applied.returncode == 0, applied.stderr
