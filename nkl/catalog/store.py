@@ -62,6 +62,18 @@ def writing(folder: Path) -> Iterator[None]:
         raise mapped from exc
 
 
+def make_folder(folder: Path) -> Path:
+    """``mkdir -p``; a folder that cannot be made (full disk, no permission, a parent that cannot hold folders) is one
+    ``WorkspaceError`` naming it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        mapped = workspace_error(exc, folder)
+        raise (mapped or WorkspaceError(f"cannot create the folder {folder}: {exc.strerror or exc}; choose a folder you can write to",
+                                        exc.errno)) from None
+    return folder
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; move it onto ``target`` when the block succeeds.

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from nkl.cli.console import err_console, print_error
-from nkl.errors import NklError
+from nkl.errors import ConfigError, NklError
 
 app = typer.Typer(
     name="nkl",
@@ -154,6 +154,31 @@ def flags(config: ConfigArg = None, config_opt: ConfigOpt = None,
     from nkl.cli.search import search_command
 
     search_command("flags", _config_path(config, config_opt), workers=workers, verbose=verbose, quiet=quiet)
+
+
+@app.command()
+def resample(config: ConfigArg = None,
+             file: Annotated[list[Path] | None, typer.Option("--file", help="Audio file(s) to resample.")] = None,
+             folder: Annotated[Path | None, typer.Option("--folder", help="Every audio file below this folder.")] = None,
+             rate: Annotated[int | None, typer.Option("--rate", help="Target rate in Hz (default [RESAMPLE] rate, else 16000).")] = None,
+             out: Annotated[Path | None, typer.Option("--out", "-o", help="Write into this folder (default: beside each source).")] = None,
+             replace: Annotated[bool, typer.Option("--replace", help="Overwrite the sources (also [RESAMPLE] replace = True).")] = False,
+             csv: Annotated[Path | None, typer.Option("--csv", help="CSV of the written files (default resampled.csv).")] = None,
+             verbose: Verbose = False, quiet: Quiet = False) -> None:
+    """Convert audio to mono WAV at one rate (16 kHz): files, a folder, or an INI's databases; writes a CSV of them."""
+    from nkl.cli.audio_files import resample_command
+
+    if config is None and not file and folder is None:
+        raise ConfigError("nothing to resample: give a config (.ini), --file A.wav [--file B.wav] or --folder DIR")
+    resample_command(config, files=file, folder=folder, rate=rate, out=out, replace=replace, csv=csv, verbose=verbose, quiet=quiet)
+
+
+@app.command()
+def export(config: ConfigArg = None, config_opt: ConfigOpt = None, verbose: Verbose = False, quiet: Quiet = False) -> None:
+    """Copy (or cut into segment files) an INI's selected samples under [EXPORT] root, with a database CSV."""
+    from nkl.cli.audio_files import export_command
+
+    export_command(_config_path(config, config_opt), verbose=verbose, quiet=quiet)
 
 
 @app.command()

@@ -8,6 +8,7 @@ held-out training speakers) select the epoch.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,7 +180,7 @@ def fit_finetune(ctx: RunContext, plan: Any, state: Any, progress: Any = None) -
                              class_weights=class_weights, seed=c.exp.seed, device=device, key=key)
     net = network(encoder, n_outputs, layer=s.layer, drop=s.drop, seed=c.exp.seed)
     with (progress.task(f"Fine-tuning {Path(s.pretrained_model).name or s.pretrained_model}", total=c.exp.epochs)
-          if progress is not None else _nothing()) as bar:
+          if progress is not None else nullcontext()) as bar:
         result = train(net, train_clips, dev_clips, settings, state.folder / "finetune", bar)
     spec = {"experiment": name, "task": task, "target": target, "labels": labels, "n_outputs": n_outputs, "target_mean": mean,
             "target_std": std, "rate": rate, "normalize": normalize, "layer": s.layer, "drop": s.drop, "batch_size": s.batch_size,
@@ -214,14 +215,6 @@ def fit_finetune(ctx: RunContext, plan: Any, state: Any, progress: Any = None) -
     ctx.workspace.write_part("epochs", name, curve.with_columns(experiment=pl.lit(name)).select(list(EPOCHS)))
     _curve_plot(curve, state.folder / "plots", name, result.best_epoch)
     ctx.log.info("fine-tuning: best epoch %d of %d (chosen on dev)", result.best_epoch, c.exp.epochs)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _curve_plot(curve: pl.DataFrame, folder: Path, name: str, best: int) -> list[Path]:

@@ -1,0 +1,1 @@
+"""Audio files written by nkl: `nkl resample` and `nkl export`."""
