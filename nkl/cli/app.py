@@ -157,6 +157,14 @@ def flags(config: ConfigArg = None, config_opt: ConfigOpt = None,
 
 
 @app.command()
+def augment(config: ConfigArg = None, config_opt: ConfigOpt = None, verbose: Verbose = False, quiet: Quiet = False) -> None:
+    """Write augmented copies of the selected (training) samples ([AUGMENT]): seeded, by content hash, with a CSV."""
+    from nkl.cli.audio_files import augment_command
+
+    augment_command(_config_path(config, config_opt), verbose=verbose, quiet=quiet)
+
+
+@app.command()
 def resample(config: ConfigArg = None,
              file: Annotated[list[Path] | None, typer.Option("--file", help="Audio file(s) to resample.")] = None,
              folder: Annotated[Path | None, typer.Option("--folder", help="Every audio file below this folder.")] = None,

@@ -9,23 +9,10 @@ import polars as pl
 from nkl.catalog.workspace import Workspace
 from nkl.cli.console import RichProgress, err_console, setup_logging
 from nkl.config import load_config
-from nkl.config.values import coerce, parse_literal
 from nkl.context import RunContext
-from nkl.errors import ConfigError
 
 INTERNAL = {"sample", "database", "duration", "sample_rate", "channels", "bytes", "audio_hash", "content_key", "file_id",
             "table_split", "file_duration", "mtime_ns", "import_hash", "source", "split"}
-
-
-def _section(config, name: str, known: dict[str, str]) -> dict[str, object]:
-    """A section read by another module ([RESAMPLE], [EXPORT]): its keys typed, unknown keys refused in one line."""
-    items = dict(dict(config.other_sections).get(name, ()))
-    out: dict[str, object] = {}
-    for key, raw in items.items():
-        if key not in known:
-            raise ConfigError(f"Unknown key '{key}' in [{name}]; known keys: {', '.join(known)}")
-        out[key] = coerce(parse_literal(raw), known[key], f"[{name}] {key}")
-    return out
 
 
 def _metadata(samples: pl.DataFrame) -> pl.DataFrame:
@@ -51,7 +38,7 @@ def resample_command(config_path: Path | None, *, files: list[Path] | None, fold
     progress = RichProgress(enabled=not quiet)
     if config_path is not None:
         config = load_config(config_path, purpose="data")
-        keys = _section(config, "RESAMPLE", {"replace": "bool", "target": "str", "rate": "int"})
+        keys = config.other_section("RESAMPLE", {"replace": "bool", "target": "str", "rate": "int"})
         ctx = RunContext(Workspace(config.exp.root), log, progress)
         samples = config_samples(ctx, config, config.exp.sample_selection)
         mapping, counts = resample_files(samples["file"].to_list(), int(rate or keys.get("rate") or 16000), out=out,
@@ -79,7 +66,7 @@ def export_command(config_path: Path, *, verbose: bool, quiet: bool) -> None:
 
     log = setup_logging(verbose, quiet)
     config = load_config(config_path, purpose="data")
-    keys = _section(config, "EXPORT", {"root": "str", "orig_root": "str", "data_name": "str", "segments_as_files": "bool",
+    keys = config.other_section("EXPORT", {"root": "str", "orig_root": "str", "data_name": "str", "segments_as_files": "bool",
                                        "bundle_path": "str"})
     ctx = RunContext(Workspace(config.exp.root), log, RichProgress(enabled=not quiet))
     samples = config_samples(ctx, config, config.exp.sample_selection)
@@ -89,3 +76,22 @@ def export_command(config_path: Path, *, verbose: bool, quiet: bool) -> None:
     destination = write_csv(_metadata(exported), root / f"{keys.get('data_name') or 'export'}.csv")
     err_console.print(f"exported: {counts.done} written, {counts.skipped} already there, {counts.failed} unusable, into {root}; "
                       f"database CSV: {destination}", highlight=False)
+
+
+def augment_command(config_path: Path, *, verbose: bool, quiet: bool) -> None:
+    from nkl.augment.augment import KEYS, augment_samples, settings_from
+    from nkl.catalog.store import write_text
+    from nkl.predict.inputs import config_samples
+
+    log = setup_logging(verbose, quiet)
+    config = load_config(config_path, purpose="data")
+    settings = settings_from(config.other_section("AUGMENT", KEYS), config.exp.seed)
+    ctx = RunContext(Workspace(config.exp.root), log, RichProgress(enabled=not quiet))
+    samples = config_samples(ctx, config, settings.selection)
+    augmented, table, written = augment_samples(samples, settings, ctx.workspace.root / "augmented", config.exp.name, log, ctx.progress)
+    ctx.workspace.write_part("augmentations", config.exp.name, table)
+    destination = ctx.workspace.experiment_dir(config.exp.name) / settings.result
+    write_text(_metadata(augmented).write_csv() if augmented.height else "", destination)
+    err_console.print(f"augmented: {augmented.height} copies of {augmented['source_sample'].n_unique() if augmented.height else 0} "
+                      f"{settings.selection} samples ({written} written now, {augmented.height - written} already there) with "
+                      f"{', '.join(settings.chains)}; database CSV: {destination}", highlight=False)

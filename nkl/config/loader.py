@@ -251,7 +251,7 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
         items = dict(parser.items(section))
         if canonical in OTHER_MODULE_SECTIONS:
             others[canonical] = items
-            built = canonical in ("OPTIM", "FLAGS", "RESAMPLE", "EXPORT")
+            built = canonical in ("OPTIM", "FLAGS", "RESAMPLE", "EXPORT", "AUGMENT")
             warnings.append(f"section [{canonical}] is read by `{OTHER_MODULE_SECTIONS[canonical]}`"
                             f"{'' if built else ' (not implemented yet)'}; `nkl run` ignores it")
         else:

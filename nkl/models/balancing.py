@@ -7,7 +7,7 @@ import importlib
 
 import numpy as np
 
-from nkl.errors import ConfigError, MissingExtraError
+from nkl.errors import ConfigError, ModelError
 
 SAMPLERS: dict[str, tuple[str, str]] = {
     "ros": ("imblearn.over_sampling", "RandomOverSampler"),
@@ -43,7 +43,7 @@ def check(name: str, task: str) -> None:
     try:
         importlib.import_module("imblearn")
     except ImportError:
-        raise MissingExtraError("[FEATS] balancing needs imbalanced-learn: pip install imbalanced-learn") from None
+        raise ModelError("[FEATS] balancing needs imbalanced-learn, a dependency of nkl that is missing here; pip install imbalanced-learn") from None
 
 
 def balance(name: str, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,1 @@
+"""Augmented audio (`nkl augment`)."""
