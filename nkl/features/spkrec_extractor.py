@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -124,8 +125,10 @@ class SpkrecExtractor(Extractor):
         if self._encoder is not None:
             return
         try:
-            from speechbrain.inference.speaker import EncoderClassifier
-            from speechbrain.utils.fetching import FetchConfig
+            with warnings.catch_warnings():  # requests, imported by speechbrain, warns that SOCKS proxies need PySocks
+                warnings.filterwarnings("ignore", message="SOCKS support in urllib3")
+                from speechbrain.inference.speaker import EncoderClassifier
+                from speechbrain.utils.fetching import FetchConfig
         except ImportError as exc:
             raise MissingExtraError("speaker", "speechbrain") from exc
         source = self._source()
