@@ -164,6 +164,16 @@ def augment(config: ConfigArg = None, config_opt: ConfigOpt = None, verbose: Ver
     augment_command(_config_path(config, config_opt), verbose=verbose, quiet=quiet)
 
 
+@app.command("aug_train")
+def aug_train(config: ConfigArg = None, config_opt: ConfigOpt = None,
+              workers: Annotated[int | None, typer.Option(help="Extraction processes (default: [FEATS] workers, 0 = all cores).")] = None,
+              verbose: Verbose = False, quiet: Quiet = False) -> None:
+    """Augment the training split ([AUGMENT]), then train on original + augmented rows; dev and test stay original."""
+    from nkl.cli.audio_files import aug_train_command
+
+    aug_train_command(_config_path(config, config_opt), workers=workers, verbose=verbose, quiet=quiet)
+
+
 @app.command()
 def resample(config: ConfigArg = None,
              file: Annotated[list[Path] | None, typer.Option("--file", help="Audio file(s) to resample.")] = None,

@@ -7,9 +7,10 @@ from pathlib import Path
 import polars as pl
 
 from nkl.catalog.workspace import Workspace
-from nkl.cli.console import RichProgress, err_console, setup_logging
+from nkl.cli.console import RichProgress, err_console, out_console, setup_logging
 from nkl.config import load_config
 from nkl.context import RunContext
+from nkl.errors import ConfigError
 
 INTERNAL = {"sample", "database", "duration", "sample_rate", "channels", "bytes", "audio_hash", "content_key", "file_id",
             "table_split", "file_duration", "mtime_ns", "import_hash", "source", "split"}
@@ -78,14 +79,17 @@ def export_command(config_path: Path, *, verbose: bool, quiet: bool) -> None:
                       f"database CSV: {destination}", highlight=False)
 
 
-def augment_command(config_path: Path, *, verbose: bool, quiet: bool) -> None:
+def augment_command(config_path: Path, *, verbose: bool, quiet: bool, purpose: str = "data") -> tuple[Path, object, object]:
+    """Write the augmented copies; returns the database CSV, the config and the context (for aug_train)."""
     from nkl.augment.augment import KEYS, augment_samples, settings_from
     from nkl.catalog.store import write_text
     from nkl.predict.inputs import config_samples
 
     log = setup_logging(verbose, quiet)
-    config = load_config(config_path, purpose="data")
+    config = load_config(config_path, purpose=purpose)
     settings = settings_from(config.other_section("AUGMENT", KEYS), config.exp.seed)
+    if purpose == "run" and settings.selection != "train":
+        raise ConfigError(f"aug_train augments the training split only; remove [AUGMENT] sample_selection = {settings.selection}")
     ctx = RunContext(Workspace(config.exp.root), log, RichProgress(enabled=not quiet))
     samples = config_samples(ctx, config, settings.selection)
     augmented, table, written = augment_samples(samples, settings, ctx.workspace.root / "augmented", config.exp.name, log, ctx.progress)
@@ -95,3 +99,29 @@ def augment_command(config_path: Path, *, verbose: bool, quiet: bool) -> None:
     err_console.print(f"augmented: {augmented.height} copies of {augmented['source_sample'].n_unique() if augmented.height else 0} "
                       f"{settings.selection} samples ({written} written now, {augmented.height - written} already there) with "
                       f"{', '.join(settings.chains)}; database CSV: {destination}", highlight=False)
+    return destination, config, ctx
+
+
+def aug_train_command(config_path: Path, *, workers: int | None, verbose: bool, quiet: bool) -> None:
+    """Augment the training split, then run the experiment on the original rows plus the augmented ones (as a second
+    database whose rows all train); dev and test hold original audio only."""
+    import dataclasses
+
+    from nkl.cli.summary import summary_tables
+    from nkl.config.sections import DatabaseSection
+    from nkl.plan import Plan, execute
+
+    csv, config, ctx = augment_command(config_path, verbose=verbose, quiet=quiet, purpose="run")
+    name = f"{config.exp.name}_aug"
+    if name in dict(config.databases):
+        raise ConfigError(f"[DATA] already has a database named '{name}'; rename it (aug_train adds one of that name)")
+    if not csv.stat().st_size:
+        raise ConfigError("aug_train: nothing was augmented (check [AUGMENT] filter and the training split)")
+    extra = DatabaseSection(path=str(csv), type="csv", split_strategy="train")
+    trained = dataclasses.replace(config, databases=(*config.databases, (name, extra)),
+                                  data=dataclasses.replace(config.data, databases=[*config.data.databases, name]), source="")
+    result = execute(Plan(trained), ctx, workers=workers)
+    for table in summary_tables(result, ctx.workspace):
+        out_console.print(table)
+    err_console.print(f"trained on the original training rows plus database '{name}' ({csv}); dev and test are original audio",
+                      highlight=False)

@@ -64,3 +64,22 @@ def test_augment_mistakes_are_one_line(balanced_csv: Path, tmp_path: Path, run_c
         done = run_cli("augment", augment_ini(tmp_path, balanced_csv, augment), cwd=tmp_path)
         lines = [line for line in done.stderr.splitlines() if line.startswith("error")]
         assert done.returncode == 2 and len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr, (augment, done.stderr)
+
+
+def test_aug_train_trains_on_augmented_rows_and_tests_on_originals(balanced_csv: Path, tmp_path: Path, run_cli) -> None:
+    ini = augment_ini(tmp_path, balanced_csv, "augment = ['traditional']\n")
+    ini.write_text(ini.read_text().replace("[AUGMENT]", "[FEATS]\ntype = ['os']\nscale = standard\nworkers = 1\n[MODEL]\ntype = svm\n[AUGMENT]"))
+    done = run_cli("aug_train", ini, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    catalog = Catalog(tmp_path / "ws")
+    rows = catalog.sql("select s.split, x.database, x.speaker from splits s join samples x using (sample) where s.experiment = 'aug'")
+    augmented = rows.filter(pl.col("database") == "aug_aug")
+    assert augmented.height > 0 and set(augmented["split"]) == {"train"}
+    assert not set(augmented["speaker"]) & {*TEST_SPEAKERS, "11"}
+    assert set(rows.filter(pl.col("split").is_in(["dev", "test"]))["database"]) == {"db"}  # dev and test: original audio only
+    uar = catalog.sql("select value from results where experiment = 'aug' and metric = 'uar' and split = 'test'")
+    assert uar.height == 1 and 0 <= uar["value"][0] <= 1
+    refused = augment_ini(tmp_path, balanced_csv, "sample_selection = dev\n")
+    refused.write_text(refused.read_text().replace("[AUGMENT]", "[MODEL]\ntype = svm\n[AUGMENT]"))
+    done = run_cli("aug_train", refused, cwd=tmp_path)
+    assert done.returncode == 2 and "augments the training split only" in done.stderr
