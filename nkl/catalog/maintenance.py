@@ -44,7 +44,7 @@ def compact_table(ws: Workspace, table: str, *, min_parts: int = 2) -> Compactio
     files); None when there was nothing to do. One process compacts a table at a time."""
     with ws.claim(table, COMPACT_LOCK):
         files = ws.parts(table)
-        compact, standalone = ws.layout(table)
+        compact, standalone = ws.layout(table, files)
         stale = [p for p in files if p.name.startswith(COMPACT_PREFIX) and p != compact]
         if len(files) < min_parts and not stale:
             return None

@@ -97,6 +97,31 @@ def atomic_path(target: Path) -> Iterator[Path]:
             pass
 
 
+@contextmanager
+def atomic_folder(folder: Path) -> Iterator[Path]:
+    """Yield an empty temp folder beside ``folder``; when the block ends it replaces ``folder`` (the old one is removed
+    only after the new one is in place). An interrupted block leaves ``folder`` as it was and no temp folder; a full
+    disk or an unwritable parent is a ``WorkspaceError``."""
+    import shutil
+
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    try:
+        with writing(folder.parent):
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = folder.with_name(f".{folder.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temp path next to ``path`` and move it into place."""
     with atomic_path(path) as tmp:

@@ -179,11 +179,12 @@ class Workspace:
             self.refresh_views([table])
         return removed
 
-    def layout(self, table: str) -> tuple[Path | None, list[Path]]:
+    def layout(self, table: str, parts: list[Path] | None = None) -> tuple[Path | None, list[Path]]:
         """A table's current compacted file (None when it has none) and its other parts (each supersedes the compacted
-        rows of its name). Older compacted files, left by a compaction that was interrupted, are ignored."""
+        rows of its name), from ``parts`` when already listed. Older compacted files, left by a compaction that was
+        interrupted, are ignored."""
         compacts, standalone = [], []
-        for part in self.parts(table):
+        for part in self.parts(table) if parts is None else parts:
             (compacts if part.name.startswith(COMPACT_PREFIX) else standalone).append(part)
         return (compacts[-1] if compacts else None), standalone
 
@@ -299,7 +300,7 @@ class Workspace:
             con.execute(f"drop view if exists {_quote(table)}")
             con.execute("delete from nkl_meta where key = ?", [f"parts:{table}"])
             return
-        compact, standalone = self.layout(table)
+        compact, standalone = self.layout(table, parts)
         files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in ([compact] if compact else []) + standalone)
         source = f"read_parquet([{files}], union_by_name = true)"
         if compact is not None:  # compacted rows, less those of parts written again since

@@ -137,13 +137,17 @@ class Config:
 
         return redact_ini_text(self.source or self.to_ini(), self.secret_values())
 
+    def raw_section(self, name: str) -> dict[str, str]:
+        """The keys of a section another command reads ([OPTIM], [AUGMENT], ...) as written."""
+        return dict(dict(self.other_sections).get(name, ()))
+
     def other_section(self, name: str, known: dict[str, str]) -> dict[str, Any]:
         """A section read by another command ([AUGMENT], [RESAMPLE], [EXPORT]): its keys typed (``known``: key → type
         name for ``coerce``); an unknown key is a ConfigError listing the known ones."""
         from nkl.config.values import coerce, parse_literal
 
         out: dict[str, Any] = {}
-        for key, raw in dict(dict(self.other_sections).get(name, ())).items():
+        for key, raw in self.raw_section(name).items():
             if key not in known:
                 raise ConfigError(f"Unknown key '{key}' in [{name}]{did_you_mean(key, list(known))} Known keys: {', '.join(known)}")
             out[key] = coerce(parse_literal(raw), known[key], f"[{name}] {key}")

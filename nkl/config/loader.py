@@ -26,7 +26,7 @@ from nkl.config.sections import (
     field_meta,
 )
 from nkl.config.values import check_choice, coerce, did_you_mean, expand_env, parse_literal
-from nkl.errors import ConfigError
+from nkl.errors import ConfigError, NklError
 
 SECTIONS: dict[str, type] = {
     "EXP": ExpSection,
@@ -292,6 +292,17 @@ def parse_config(parser: configparser.ConfigParser, *, name: str = "", source: s
                   other_sections=tuple((k, tuple(v.items())) for k, v in others.items()),
                   component_keys=tuple((s, tuple(items.items())) for s, items in component_keys.items() if items),
                   source=source, path=path, warnings=tuple(warnings))
+
+
+def config_from_text(text: str, name: str) -> Config | None:
+    """The ``Config`` a run was made with (from ``runs.config_text``); None if it no longer parses."""
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(text)
+        return parse_config(parser, name=name, source=text)
+    except (configparser.Error, NklError):
+        return None
 
 
 def load_config(path: str | Path, purpose: str = "run") -> Config:

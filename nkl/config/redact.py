@@ -1,8 +1,8 @@
 """Secrets (tokens, passwords) never leave the user's own INI file.
 
-A key declared ``key(..., secret=True)`` in a section (``[MODEL] hf_token``) or in a component's settings
-(``[PREDICT] speaker.hf_token``), in any of its spellings (nkululeko aliases too), and any key whose name
-ends like a secret (``token``, ``password``, ``api_key``, ...) is written as ``***`` in everything nkl
+A key declared ``key(..., secret=True)`` in a section (``[MODEL] hf_token``), in any of its spellings (nkululeko
+aliases too), and any key whose name ends like a secret (``token``, ``password``, ``api_key``, ...; every component's
+secret key, such as ``[PREDICT] speaker.hf_token``, is named so) is written as ``***`` in everything nkl
 writes: the experiment's ``config.ini`` and log, ``runs.config_text``, reports. Secrets never enter a hash
 (see ``Config.settings``).
 """
@@ -10,21 +10,18 @@ writes: the experiment's ``config.ini`` and log, ``runs.config_text``, reports. 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
 MASK = "***"
-COMPONENT_SECTIONS = ("FEATS", "MODEL", "PREDICT")
 # the last dotted part of a key named like a secret: hf_token, token, password, api_key, secret_key, ...
 _SECRET_NAME = re.compile(r"^(?:\w*_)?(?:token|password|passwd|secret|api_?key|access_?key|secret_?key)$", re.IGNORECASE)
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]")
 _KEY = re.compile(r"^(?P<indent>[ \t]*)(?P<key>[^\s=:#;\[][^=:]*?)(?P<sep>[ \t]*[=:][ \t]*)(?P<value>.*?)(?P<eol>\r?\n)?$")
 MIN_SCRUBBED = 4  # secret values shorter than this are not searched for in free text (they would mask ordinary words)
 
-logger = logging.getLogger("nkl")
 
 
 def secret_fields(cls: type) -> list[dataclasses.Field]:
@@ -40,42 +37,28 @@ def _spellings(cls: type, prefix: str = "") -> set[str]:
     return out
 
 
-def _component_classes() -> list[tuple[type, str]]:
-    """Every registered extractor, predictor and model: its settings class and key prefix."""
-    found: list[tuple[type, str]] = []
-    try:
-        from nkl.features.registry import registered_components
-        from nkl.models.registry import MODELS
-        from nkl.predict.registry import registered_predictors
-
-        found += [(cls.Settings, cls.key_prefix) for _, cls in registered_components()]
-        found += [(cls.Settings, cls.key_prefix) for _, cls in registered_predictors()]
-        found += [(spec.settings, spec.key_prefix) for spec in MODELS.values()]
-    except ImportError as exc:  # a component that cannot be imported: its keys are still masked when named like secrets
-        logger.debug("secret keys of components not collected: %r", exc)
-    return found
-
-
 @lru_cache(maxsize=1)
 def secret_spellings() -> dict[str, frozenset[str]]:
-    """Section → lower-cased spellings of its secret keys (the section's own, and in FEATS/MODEL/PREDICT the components')."""
+    """Section → lower-cased spellings of the secret keys its own dataclass declares. Components' secret keys (extractors,
+    models, predictors; config imports none of them) are recognised by their names: ``secret_name`` must hold for each
+    (tests/config/test_secrets_redacted.py checks every registered component)."""
     from nkl.config import sections as s
 
     own = {"EXP": s.ExpSection, "DATA": s.DataSection, "FEATS": s.FeatsSection, "MODEL": s.ModelSection, "PLOT": s.PlotSection,
            "PREDICT": s.PredictSection, "SEGMENT": s.SegmentSection, "EXPL": s.ExplSection, "REPORT": s.ReportSection}
-    components: set[str] = set()
-    for settings, prefix in _component_classes():
-        components |= _spellings(settings, prefix)
-    return {name: frozenset(_spellings(cls) | (components if name in COMPONENT_SECTIONS else set()))
-            for name, cls in own.items()}
+    return {name: frozenset(_spellings(cls)) for name, cls in own.items()}
+
+
+def secret_name(key: str) -> bool:
+    """Whether a key's name (its last dotted part) reads like a secret: token, hf_token, password, api_key, ..."""
+    return bool(_SECRET_NAME.match(key.strip().lower().rsplit(".", 1)[-1]))
 
 
 def is_secret_key(section: str | None, key: str) -> bool:
     """Whether ``key`` (as written in the INI) of ``section`` holds a secret."""
-    written = key.strip().lower()
-    if _SECRET_NAME.match(written.rsplit(".", 1)[-1]):
+    if secret_name(key):
         return True
-    return section is not None and written in secret_spellings().get(section.strip().upper(), frozenset())
+    return section is not None and key.strip().lower() in secret_spellings().get(section.strip().upper(), frozenset())
 
 
 def redact_items(section: str, items: Mapping[str, Any]) -> dict[str, Any]:

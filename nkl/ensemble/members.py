@@ -32,7 +32,7 @@ class Member:
 
 
 def _target(run: dict[str, Any]) -> str:
-    from nkl.report.gather import config_from_text
+    from nkl.config.loader import config_from_text
 
     config = config_from_text(run.get("config_text") or "", run["experiment"])
     members = json.loads(run["members"]) if run.get("members") else None

@@ -11,18 +11,20 @@ import json
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from nkl.audio.decode import load_audio
-from nkl.catalog.store import write_text
+from nkl.catalog.store import atomic_folder, write_text
 from nkl.context import RunContext
 from nkl.errors import AudioError, ConfigError, ModelError
 from nkl.finetune.model import load_backbone, network, save_backbone_files
 from nkl.finetune.trainer import Clip, TrainSettings, normalise, predict_clips, train
 from nkl.hashing import stable_hash
+from nkl.models.train import _inner_dev
 
 SPEC_FILE = "finetune.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -47,22 +49,12 @@ class FinetunedModel:
 
     def save(self, folder: Path) -> None:
         """Write the model folder atomically: safetensors weights, the encoder and feature-extractor configs, finetune.json."""
-        import shutil
-
         from safetensors.torch import save_file
 
-        tmp = folder.with_name(f".{folder.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}, str(tmp / WEIGHTS_FILE))
-        save_backbone_files(tmp, self.backbone_config, self.rate, self.normalize)
-        write_text(json.dumps(self.spec, indent=2), tmp / SPEC_FILE)
-        old = folder.with_name(f".{folder.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        with atomic_folder(folder) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}, str(tmp / WEIGHTS_FILE))
+            save_backbone_files(tmp, self.backbone_config, self.rate, self.normalize)
+            write_text(json.dumps(self.spec, indent=2), tmp / SPEC_FILE)
 
     @classmethod
     def load(cls, folder: Path) -> FinetunedModel:
@@ -117,20 +109,8 @@ def _clips(frame: pl.DataFrame, rate: int, normalize: bool, log) -> tuple[list[n
     return clips, kept
 
 
-def _held_out_speakers(train: pl.DataFrame, seed: int) -> list[str]:
-    import random
-
-    speakers = sorted({s for s in train["speaker"].to_list() if s is not None})
-    if len(speakers) < 2:
-        raise ConfigError("fine-tuning selects its epoch on dev: set [EXP] traindevtest = True, or give the training split at least "
-                          "2 speakers (20 % of them are held out for selection)")
-    return random.Random(seed).sample(speakers, max(1, round(len(speakers) * 0.2)))
-
-
 def fit_finetune(ctx: RunContext, plan: Any, state: Any, progress: Any = None) -> None:
     """Train on the plan's splits and set ``state.predictions``, ``state.fitted`` and ``state.design`` (labels)."""
-    from types import SimpleNamespace
-
     c, name, task = plan.config, plan.name, plan.task
     s = plan.model_settings
     encoder, backbone_config, rate, normalize = load_backbone(s.pretrained_model)
@@ -156,12 +136,12 @@ def fit_finetune(ctx: RunContext, plan: Any, state: Any, progress: Any = None) -
     split = frame["split"].to_numpy()
     if (split == "dev").any():
         train_rows, dev_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "dev")
-    else:
-        held = set(_held_out_speakers(frame.filter(pl.col("split") == "train"), c.exp.seed))
-        speakers = frame["speaker"].to_numpy()
-        is_train = split == "train"
-        dev_mask = is_train & np.isin(speakers, list(held))
-        train_rows, dev_rows = np.flatnonzero(is_train & ~dev_mask), np.flatnonzero(dev_mask)
+    else:  # 20 % of the training speakers select the epoch, as for the MLP (models.train._inner_dev)
+        if frame.filter(pl.col("split") == "train")["speaker"].drop_nulls().n_unique() < 2:
+            raise ConfigError("fine-tuning selects its epoch on dev: set [EXP] traindevtest = True, or give the training split at least "
+                              "2 speakers (20 % of them are held out for selection)")
+        train_mask, dev_mask = _inner_dev(SimpleNamespace(samples=frame), split == "train", c.exp.seed)
+        train_rows, dev_rows = np.flatnonzero(train_mask), np.flatnonzero(dev_mask)
         ctx.log.info("fine-tuning: no dev split; the epoch is chosen on %d rows of held-out training speakers", len(dev_rows))
     train_audio, kept = _clips(frame[train_rows.tolist()], rate, normalize, ctx.log)
     train_clips = [Clip(a, float(values[train_rows[k]])) for a, k in zip(train_audio, kept, strict=True)]

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from nkl.catalog.store import atomic_folder
 from nkl.errors import ModelError
 
 log = logging.getLogger("nkl")
@@ -140,23 +141,15 @@ def _restore_optimizer(optimizer: Any, tensors: dict[str, Any], meta: dict[str, 
 def _save_checkpoint(folder: Path, net: Any, optimizer: Any, progress: dict[str, Any], best: dict[str, Any] | None) -> None:
     from safetensors.torch import save_file
 
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
-    tensors, meta = _optimizer_tensors(optimizer)
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    if best is not None:
-        save_file(best, str(tmp / "best.safetensors"))
-    elif (folder / "best.safetensors").is_file():
-        shutil.copy2(folder / "best.safetensors", tmp / "best.safetensors")
-    (tmp / "state.json").write_text(json.dumps({**progress, "optimizer": meta}, default=float))
-    old = folder.with_name(f".{folder.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_folder(folder) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
+        tensors, meta = _optimizer_tensors(optimizer)
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        if best is not None:
+            save_file(best, str(tmp / "best.safetensors"))
+        elif (folder / "best.safetensors").is_file():
+            shutil.copy2(folder / "best.safetensors", tmp / "best.safetensors")
+        (tmp / "state.json").write_text(json.dumps({**progress, "optimizer": meta}, default=float))
 
 
 def _load_checkpoint(folder: Path, net: Any, optimizer: Any, key: str) -> dict[str, Any] | None:

@@ -10,12 +10,11 @@ Folder layout (``experiments/<name>/model/``)::
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nkl.catalog.store import write_text, writing
+from nkl.catalog.store import atomic_folder, write_text
 from nkl.errors import ModelError
 from nkl.features.scaling import FeatureScaler
 from nkl.models.base import Estimator
@@ -32,24 +31,10 @@ class ModelBundle:
 
     def save(self, folder: Path) -> Path:
         """Write into a temp folder, then swap it in: an interrupted save leaves the old bundle intact."""
-        tmp = folder.with_name(f".{folder.name}.tmp")
-        try:
-            with writing(folder.parent):
-                folder.parent.mkdir(parents=True, exist_ok=True)
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir()
-                save_estimator(self.estimator, tmp / "estimator")
-                self.scaler.save(tmp / "scaler.json")
-                write_text(json.dumps(self.manifest, indent=2, default=str), tmp / "bundle.json")
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)  # no half-written bundle is left beside the model
-            raise
-        old = folder.with_name(f".{folder.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        with atomic_folder(folder) as tmp:
+            save_estimator(self.estimator, tmp / "estimator")
+            self.scaler.save(tmp / "scaler.json")
+            write_text(json.dumps(self.manifest, indent=2, default=str), tmp / "bundle.json")
         return folder
 
     @classmethod

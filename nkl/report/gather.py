@@ -7,7 +7,6 @@ are absent leave their field empty; the report then says so in a note.
 
 from __future__ import annotations
 
-import configparser
 import json
 import logging
 from dataclasses import dataclass, field
@@ -18,7 +17,8 @@ import polars as pl
 
 from nkl.catalog.workspace import Workspace
 from nkl.config.config import Config
-from nkl.errors import CatalogError, NklError
+from nkl.config.loader import config_from_text
+from nkl.errors import CatalogError
 
 GROUP_ATTRIBUTES = ("gender", "database", "age")
 MAX_GROUPS = 12
@@ -54,19 +54,6 @@ class ExperimentFacts:
         """The row of one headline metric (value, ci_low, ci_high), or None."""
         rows = self.results.filter(pl.col("metric") == name)
         return rows.row(0, named=True) if rows.height else None
-
-
-def config_from_text(text: str, name: str) -> Config | None:
-    """The ``Config`` a run was made with (from ``runs.config_text``); None if it no longer parses."""
-    from nkl.config.loader import parse_config
-
-    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    try:
-        parser.read_string(text)
-        return parse_config(parser, name=name, source=text)
-    except (configparser.Error, NklError):
-        return None
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pl.DataFrame:

@@ -69,10 +69,6 @@ def _product(space: dict[str, list]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(space[k] for k in keys))]
 
 
-def _section(config: Config, name: str) -> dict[str, str]:
-    return dict(dict(config.other_sections).get(name, ()))
-
-
 def _prepared(ctx: RunContext, config: Config) -> tuple[Plan, Any]:
     """The plan's data and features up to the fit (imported, split and extracted once), and its feature matrix."""
     from nkl.plan.runs import feature_matrix
@@ -180,7 +176,7 @@ def _finish(ctx: RunContext, config: Config, table: pl.DataFrame, best: dict[str
 
 def run_optim(ctx: RunContext, config: Config, *, workers: int | None = None) -> tuple[pl.DataFrame, RunResult]:
     """Search [OPTIM]'s space for [OPTIM] model (default [MODEL] type); the best setting becomes the experiment."""
-    items = _section(config, "OPTIM")
+    items = config.raw_section("OPTIM")
     model = str(parse_literal(items.get("model", "")) or config.model.type)
     strategy_raw = str(parse_literal(items.get("search_strategy", "grid")))
     strategy = STRATEGIES.get(strategy_raw.lower())
@@ -218,7 +214,7 @@ def _table(config: Config, rows: list[dict], scored_on: str, metric: str, featur
 
 def run_flags(ctx: RunContext, config: Config, *, workers: int | None = None) -> tuple[pl.DataFrame, RunResult]:
     """The Cartesian product of [FLAGS] lists, scored per feature set on training data; the best becomes the experiment."""
-    items = {k: parse_literal(v) for k, v in _section(config, "FLAGS").items()}
+    items = {k: parse_literal(v) for k, v in config.raw_section("FLAGS").items()}
     if not items:
         raise ConfigError("[FLAGS] is missing or empty; add lists such as models = ['svm', 'xgb'] and scale = ['standard', 'robust']")
     as_list = {k: (v if isinstance(v, list) else [v]) for k, v in items.items()}

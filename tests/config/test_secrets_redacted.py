@@ -157,3 +157,17 @@ def test_a_masked_token_counts_as_unset(monkeypatch):
 @pytest.mark.parametrize("section", ["MODEL", "PREDICT", "FEATS"])
 def test_component_secrets_are_known_in_their_sections(section):
     assert is_secret_key(section, "speaker.hf_token")
+
+
+def test_every_component_secret_key_is_named_like_a_secret():
+    """Config recognises components' secrets by name (it imports no registry): each declared secret, in every spelling."""
+    from nkl.config.redact import secret_fields, secret_name
+    from nkl.features.registry import registered_components
+    from nkl.models.registry import MODELS
+    from nkl.predict.registry import registered_predictors
+
+    classes = [cls.Settings for _, cls in registered_components()] + [cls.Settings for _, cls in registered_predictors()]
+    classes += [spec.settings for spec in MODELS.values()]
+    declared = [(cls.__name__, name) for cls in classes for f in secret_fields(cls) for name in (f.name, *f.metadata.get("aliases", ()))]
+    assert any(name == "hf_token" for _, name in declared)  # speaker.hf_token is among them
+    assert all(secret_name(name) for _, name in declared), declared
