@@ -50,6 +50,16 @@ class AugmentSettings:
     def settings(self) -> dict[str, float]:
         return dict(self.params)
 
+    @property
+    def spec_hash(self) -> str:
+        """What the augmented training rows depend on (the chains, their settings, the filter and the seed)."""
+        return stable_hash([self.chains, self.params, self.filter, self.seed])
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k} {v:g}" for k, v in self.params if k.startswith("p_"))
+        where = "; ".join(f"{k} in {list(v)}" for k, v in self.filter)
+        return f"{' + '.join(self.chains)} ({shown}) on {self.selection}{f' where {where}' if where else ''}, seed {self.seed}"
+
 
 def settings_from(items: Mapping[str, Any], seed: int) -> AugmentSettings:
     """Validated [AUGMENT] keys: unknown chains, probabilities outside [0, 1] and test without allow_test are one line."""
@@ -114,46 +124,68 @@ def _select(samples: pl.DataFrame, settings: AugmentSettings) -> pl.DataFrame:
     return samples
 
 
+@dataclass(frozen=True)
+class Copy:
+    """One augmented copy to have: its source row, the chain, and the file named by the hash of what makes it."""
+
+    source: dict[str, Any]
+    chain: str
+    key: str
+    path: Path
+
+    @property
+    def sample(self) -> str:
+        return f"{self.source['sample']}#aug-{self.chain}-{self.key[:12]}"
+
+
+def planned_copies(samples: pl.DataFrame, settings: AugmentSettings, folder: Path) -> list[Copy]:
+    """Every chain's copy of every selected sample, whether written already or not (writes nothing)."""
+    params = settings.settings
+    copies = []
+    for sample in _select(samples, settings).iter_rows(named=True):
+        for chain in settings.chains:
+            spec = {"chain": chain, "params": params if chain == "traditional" else {k: params[k] for k in ("p_reverse", "top_db")}}
+            key = stable_hash([sample["content_key"], spec, settings.seed])
+            copies.append(Copy(sample, chain, key, folder / key[:2] / f"{key}.wav"))
+    return copies
+
+
+def _write_copy(copy: Copy, transform: Any, params: dict[str, float]) -> None:
+    audio, rate = load_audio(copy.source["file"], float(copy.source["start"] or 0.0), copy.source["end"], sample_rate=None)
+    seed = int(copy.key[:8], 16)
+    random.seed(seed)  # audiomentations draws its parameters from Python's and NumPy's global RNGs
+    np.random.seed(seed)
+    if copy.chain == "traditional":
+        out = transform(samples=audio.astype(np.float32), sample_rate=rate)
+    else:
+        out = _random_splice(audio, rate, params, np.random.default_rng(seed))
+    make_folder(copy.path.parent)
+    with atomic_path(copy.path) as tmp:
+        sf.write(tmp, np.clip(out, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+
+
 def augment_samples(samples: pl.DataFrame, settings: AugmentSettings, folder: Path, experiment: str, log,
                     progress: Any = None) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Write every chain's copy of every selected sample (those not written yet); return the augmented rows (source
     metadata, file = the copy, augmented = True), the ``augmentations`` table rows and how many files were written now."""
-    selected = _select(samples, settings)
+    copies = planned_copies(samples, settings, folder)
     params = settings.settings
     transform = _traditional(params) if "traditional" in settings.chains else None
     rows, table, written = [], [], 0
-    total = selected.height * len(settings.chains)
-    with (progress.task("Augmenting", total=total) if progress is not None else nullcontext()) as bar:
-        for sample in selected.iter_rows(named=True):
-            for chain in settings.chains:
-                spec = {"chain": chain, "params": params if chain == "traditional" else {k: params[k] for k in ("p_reverse", "top_db")}}
-                key = stable_hash([sample["content_key"], spec, settings.seed])
-                path = folder / key[:2] / f"{key}.wav"
-                if not path.is_file():
-                    try:
-                        audio, rate = load_audio(sample["file"], float(sample["start"] or 0.0), sample["end"], sample_rate=None)
-                    except AudioError as exc:
-                        log.warning("augment: %s left out (%s)", sample["file"], exc)
-                        if bar is not None:
-                            bar.advance()
-                        continue
-                    seed = int(key[:8], 16)
-                    random.seed(seed)  # audiomentations draws its parameters from Python's and NumPy's global RNGs
-                    np.random.seed(seed)
-                    if chain == "traditional":
-                        out = transform(samples=audio.astype(np.float32), sample_rate=rate)
-                    else:
-                        out = _random_splice(audio, rate, params, np.random.default_rng(seed))
-                    make_folder(path.parent)
-                    with atomic_path(path) as tmp:
-                        sf.write(tmp, np.clip(out, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+    with (progress.task("Augmenting", total=len(copies)) if progress is not None else nullcontext()) as bar:
+        for copy in copies:
+            try:
+                if not copy.path.is_file():
+                    _write_copy(copy, transform, params)
                     written += 1
-                new_sample = f"{sample['sample']}#aug-{chain}-{key[:12]}"
-                rows.append({**sample, "file": str(path), "start": None, "end": None, "augmented": True, "source_sample": sample["sample"],
-                             "sample": new_sample})
-                table.append({"experiment": experiment, "sample": new_sample, "source_sample": sample["sample"], "chain": chain,
-                              "seed": settings.seed, "path": str(path)})
-                if bar is not None:
-                    bar.advance()
-    augmented = pl.DataFrame(rows, infer_schema_length=None) if rows else selected.head(0)
+            except AudioError as exc:
+                log.warning("augment: %s left out (%s)", copy.source["file"], exc)
+            else:
+                rows.append({**copy.source, "file": str(copy.path), "start": None, "end": None, "augmented": True,
+                             "source_sample": copy.source["sample"], "sample": copy.sample})
+                table.append({"experiment": experiment, "sample": copy.sample, "source_sample": copy.source["sample"],
+                              "chain": copy.chain, "seed": settings.seed, "path": str(copy.path)})
+            if bar is not None:
+                bar.advance()
+    augmented = pl.DataFrame(rows, infer_schema_length=None) if rows else samples.head(0)
     return augmented, pl.DataFrame(table, schema=AUGMENTATIONS), written

@@ -78,11 +78,13 @@ def run(config: ConfigArg = None, config_opt: ConfigOpt = None,
 
 
 @app.command()
-def explain(config: ConfigArg = None, config_opt: ConfigOpt = None) -> None:
+def explain(config: ConfigArg = None, config_opt: ConfigOpt = None,
+            aug_train: Annotated[bool, typer.Option("--aug-train", help="The plan of `nkl aug_train` (with its augment step).")] = False
+            ) -> None:
     """Show an experiment's plan and what the catalog already holds for each step (runs nothing)."""
     from nkl.cli.run import explain_command
 
-    explain_command(_config_path(config, config_opt))
+    explain_command(_config_path(config, config_opt), aug_train=aug_train)
 
 
 @app.command()
@@ -169,9 +171,9 @@ def aug_train(config: ConfigArg = None, config_opt: ConfigOpt = None,
               workers: Annotated[int | None, typer.Option(help="Extraction processes (default: [FEATS] workers, 0 = all cores).")] = None,
               verbose: Verbose = False, quiet: Quiet = False) -> None:
     """Augment the training split ([AUGMENT]), then train on original + augmented rows; dev and test stay original."""
-    from nkl.cli.audio_files import aug_train_command
+    from nkl.cli.run import run_command
 
-    aug_train_command(_config_path(config, config_opt), workers=workers, verbose=verbose, quiet=quiet)
+    run_command(_config_path(config, config_opt), workers=workers, verbose=verbose, quiet=quiet, aug_train=True)
 
 
 @app.command()

@@ -12,13 +12,22 @@ from nkl.context import RunContext
 from nkl.plan import Plan, execute, explain_text
 
 
-def run_command(config_path: Path, *, workers: int | None, verbose: bool, quiet: bool) -> None:
+def _plan(config, aug_train: bool) -> Plan:
+    """The experiment's plan; for ``nkl aug_train`` with the augment stage after the split."""
+    if not aug_train:
+        return Plan(config)
+    from nkl.cli.audio_files import augment_settings
+
+    return Plan(config, augment=augment_settings(config))
+
+
+def run_command(config_path: Path, *, workers: int | None, verbose: bool, quiet: bool, aug_train: bool = False) -> None:
     log = setup_logging(verbose, quiet)
     config = load_config(config_path)
     if config.exp.no_warnings and not verbose:
         for handler in log.handlers:
             handler.setLevel(max(handler.level, 40))
-    plan = Plan(config)
+    plan = _plan(config, aug_train)
     if config.report is not None:
         from nkl.report import ReportOptions
 
@@ -43,8 +52,8 @@ def run_command(config_path: Path, *, workers: int | None, verbose: bool, quiet:
         report_at_end_of_run(config_path, ctx.workspace, plan.name, ReportOptions.from_section(config.report), log)
 
 
-def explain_command(config_path: Path) -> None:
+def explain_command(config_path: Path, *, aug_train: bool = False) -> None:
     setup_logging(False, True)
     config = load_config(config_path)
-    plan = Plan(config)
+    plan = _plan(config, aug_train)
     print(explain_text(plan, RunContext(Workspace(config.exp.root))))

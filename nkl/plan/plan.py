@@ -33,6 +33,7 @@ class Plan:
     """What an experiment will do; validated when built, run by ``nkl.plan.execute``."""
 
     config: Config
+    augment: Any = None  # [AUGMENT] settings (nkl.augment.AugmentSettings) when nkl aug_train runs the plan
 
     def __post_init__(self) -> None:
         c = self.config
@@ -87,7 +88,8 @@ class Plan:
     @property
     def warnings(self) -> tuple[str, ...]:
         """The config's warnings and those of resolving the components' keys (keys of models or extractors not used)."""
-        return (*self.config.warnings, *self._warnings)  # type: ignore[attr-defined]
+        config = [w for w in self.config.warnings if not (self.augment is not None and w.startswith("section [AUGMENT]"))]
+        return (*config, *self._warnings)  # type: ignore[attr-defined]
 
     @property
     def extractors(self) -> list[Extractor]:

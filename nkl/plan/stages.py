@@ -1,4 +1,4 @@
-"""The stages of an experiment plan: load → filter → split → features (one per extractor) → scale → fit → evaluate.
+"""The stages of an experiment plan: load → filter → split (→ augment) → features (one per extractor) → scale → fit → evaluate.
 
 ``execute`` runs each stage's ``run``; ``explain`` asks each the same objects' ``inspect`` (what the catalog
 already holds, writing nothing). Stages are built, and their settings checked, when the ``Plan`` is built.
@@ -50,6 +50,7 @@ class RunState:
     result: Any = None
     folder: Path | None = None
     missing_import: bool = False  # explain: a database is not imported yet, so later stages cannot say more
+    pending_copies: int = 0  # explain: augmented copies not imported yet (their features are counted after augmenting)
 
 
 class Stage:
@@ -152,18 +153,22 @@ class SplitStage(Stage):
 
     def run(self, ctx: RunContext, state: RunState) -> None:
         self._assign(ctx, state)
-        name = self.plan.name
-        rows = check_schema(state.splits.select("sample", "split").with_columns(experiment=pl.lit(name), split_hash=pl.lit(state.split_hash)),
-                            SPLITS, "splits").select(list(SPLITS))
-        ctx.workspace.write_part("splits", name, rows)
-        ctx.log.info("%s: %d samples (%s), split %s", name, state.splits.height,
-                     ", ".join(f"{k} {v}" for k, v in sorted(state.counts.items())), state.split_hash)
+        store_splits(ctx, self.plan.name, state)
 
     def inspect(self, ctx: RunContext, state: RunState) -> str:
         if state.missing_import:
             return "after import"
         self._assign(ctx, state)
         return f"{', '.join(f'{k} {v}' for k, v in sorted(state.counts.items()))} (split {state.split_hash})"
+
+
+def store_splits(ctx: RunContext, name: str, state: RunState) -> None:
+    """The experiment's part of ``splits``: each sample's split and the split hash."""
+    rows = check_schema(state.splits.select("sample", "split").with_columns(experiment=pl.lit(name), split_hash=pl.lit(state.split_hash)),
+                        SPLITS, "splits").select(list(SPLITS))
+    ctx.workspace.write_part("splits", name, rows)
+    ctx.log.info("%s: %d samples (%s), split %s", name, state.splits.height,
+                 ", ".join(f"{k} {v}" for k, v in sorted(state.counts.items())), state.split_hash)
 
 
 class FeaturesStage(Stage):
@@ -192,7 +197,8 @@ class FeaturesStage(Stage):
         done, failed = known_keys(ctx, self.extractor)
         have, bad = len(keys & done), len(keys & set(failed))
         todo = len(keys) - have - bad
-        return f"cached: {have} of {len(keys)}" + (f", {bad} rejected" if bad else "") + (f"; to extract: {todo}" if todo else "")
+        return (f"cached: {have} of {len(keys)}" + (f", {bad} rejected" if bad else "") + (f"; to extract: {todo}" if todo else "")
+                + (f"; + {state.pending_copies} augmented copies after augmenting" if state.pending_copies else ""))
 
 
 class ScaleStage(Stage):
@@ -282,7 +288,12 @@ def build_stages(plan: Any) -> tuple[Stage, ...]:
 
     c = plan.config
     tests = (TestsStage(plan),) if c.test_databases else ()
-    return (*(LoadStage(plan, name, db) for name, db in c.databases), FilterStage(plan), SplitStage(plan),
+    augment: tuple[Stage, ...] = ()
+    if plan.augment is not None:
+        from nkl.plan.augment_stage import AugmentStage
+
+        augment = (AugmentStage(plan, plan.augment),)
+    return (*(LoadStage(plan, name, db) for name, db in c.databases), FilterStage(plan), SplitStage(plan), *augment,
             *(FeaturesStage(plan, ext) for ext in plan.extractors), ScaleStage(plan), FitStage(plan), EvaluateStage(plan), *tests)
 
 

@@ -4,6 +4,7 @@ once by content hash (a rerun writes nothing; a deleted file comes back byte for
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import polars as pl
@@ -69,8 +70,22 @@ def test_augment_mistakes_are_one_line(balanced_csv: Path, tmp_path: Path, run_c
 def test_aug_train_trains_on_augmented_rows_and_tests_on_originals(balanced_csv: Path, tmp_path: Path, run_cli) -> None:
     ini = augment_ini(tmp_path, balanced_csv, "augment = ['traditional']\n")
     ini.write_text(ini.read_text().replace("[AUGMENT]", "[FEATS]\ntype = ['os']\nscale = standard\nworkers = 1\n[MODEL]\ntype = svm\n[AUGMENT]"))
+    before = run_cli("explain", "--aug-train", ini, cwd=tmp_path)
+    assert before.returncode == 0, before.stderr
+    assert re.search(r"augment\s+traditional .* -> database 'aug_aug', training split only", before.stdout), before.stdout
     done = run_cli("aug_train", ini, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0 and "[AUGMENT]" not in done.stderr, done.stderr  # read, not "ignored"
+    after = run_cli("explain", "--aug-train", ini, cwd=tmp_path).stdout
+    written = int(re.search(r"cached: (\d+) of \1 augmented files\n", after).group(1))
+    assert written > 0 and "to extract" not in after and "to compute" not in after, after  # the copies' features are cached
+    again = run_cli("aug_train", ini, cwd=tmp_path)
+    assert again.returncode == 0 and "0 extracted" in again.stderr and "model: unchanged" in again.stderr, again.stderr
+    copies = Catalog(tmp_path / "ws").sql("select path from augmentations where experiment = 'aug'")["path"]
+    Path(copies[0]).unlink()
+    lost = run_cli("explain", "--aug-train", ini, cwd=tmp_path).stdout
+    assert f"cached: {written - 1} of {written} augmented files; to write: 1 (seeded: the same audio again)" in lost, lost
+    assert "to extract" not in lost and "to compute" not in lost, lost
+    assert "augment" not in run_cli("explain", ini, cwd=tmp_path).stdout.split("\n", 1)[1]  # nkl run's plan has no augment step
     catalog = Catalog(tmp_path / "ws")
     rows = catalog.sql("select s.split, x.database, x.speaker from splits s join samples x using (sample) where s.experiment = 'aug'")
     augmented = rows.filter(pl.col("database") == "aug_aug")
@@ -83,3 +98,36 @@ def test_aug_train_trains_on_augmented_rows_and_tests_on_originals(balanced_csv:
     refused.write_text(refused.read_text().replace("[AUGMENT]", "[MODEL]\ntype = svm\n[AUGMENT]"))
     done = run_cli("aug_train", refused, cwd=tmp_path)
     assert done.returncode == 2 and "augments the training split only" in done.stderr
+
+
+def test_augment_killed_midway_resumes_where_it_stopped(emodb: Path, emodb_table: pl.DataFrame, tmp_path: Path, run_cli) -> None:
+    """kill -9 while copies are being written: no half-written file is left, and a rerun writes only the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import write_balanced_subset
+
+    csv = write_balanced_subset(emodb, emodb_table, tmp_path / "more.csv", per_speaker=20)
+    ini = augment_ini(tmp_path, csv, "augment = ['traditional', 'random_splice']\n")
+    folder = tmp_path / "ws" / "augmented"
+    env = {**os.environ, "NO_COLOR": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "nkl.cli.app", "augment", str(ini), "--quiet"], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and len(list(folder.rglob("*.wav"))) < 5:
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    kept = list(folder.rglob("*.wav"))
+    assert 5 <= len(kept), "the augment never started writing"
+    # only whole files carry a .wav name; a copy cut off mid-write is at most a hidden temp file
+    assert all(p.suffix == ".tmp" and p.name.startswith(".") for p in folder.rglob("*") if p.is_file() and p.suffix != ".wav")
+    assert all(sf.info(p).frames > 0 for p in kept)  # every file there is whole
+    done = run_cli("augment", ini, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    total = pl.read_csv(tmp_path / "ws" / "experiments" / "aug" / "augmented.csv").height
+    assert len(kept) < total, "the first run finished before it was killed"
+    assert f"({total - len(kept)} written now, {len(kept)} already there)" in " ".join(done.stderr.split())
