@@ -131,3 +131,17 @@ def test_augment_killed_midway_resumes_where_it_stopped(emodb: Path, emodb_table
     total = pl.read_csv(tmp_path / "ws" / "experiments" / "aug" / "augmented.csv").height
     assert len(kept) < total, "the first run finished before it was killed"
     assert f"({total - len(kept)} written now, {len(kept)} already there)" in " ".join(done.stderr.split())
+
+
+def test_an_unwritable_output_folder_is_one_line_and_nothing_is_half_written(balanced_csv: Path, tmp_path: Path, run_cli) -> None:
+    """The copies' folder cannot be written (a link into /sys, which refuses even root): one line naming it, exit 2,
+    and neither the augmentations rows nor the CSV claim copies that do not exist."""
+    ini = augment_ini(tmp_path, balanced_csv, "augment = ['traditional']\n")
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "augmented").symlink_to("/sys")
+    done = run_cli("augment", ini, cwd=tmp_path)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error")]
+    assert done.returncode == 2 and len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith(f"error: cannot write to {tmp_path / 'ws' / 'augmented'}/"), lines[0]
+    assert not (tmp_path / "ws" / "experiments" / "aug" / "augmented.csv").exists()
+    assert not (tmp_path / "ws" / "tables" / "augmentations").exists()

@@ -106,3 +106,8 @@ def test_export_cuts_segments_into_files_and_the_csv_loads_back(emodb: Path, emo
                       "target = emotion\n[EXPORT]\nroot = " + str(tmp_path / "again") + "\n")
     assert run_cli("export", reload, cwd=tmp_path).returncode == 0  # the exported CSV is a database
     assert len(list((tmp_path / "again").glob("*.wav"))) == 6
+    refused = tmp_path / "refused.ini"
+    refused.write_text(reload.read_text().replace(str(tmp_path / "again"), "/sys/nkl_export"))  # /sys refuses even root
+    done = run_cli("export", refused, cwd=tmp_path)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error")]
+    assert done.returncode == 2 and len(lines) == 1 and "/sys/nkl_export" in lines[0] and "Traceback" not in done.stderr, done.stderr
