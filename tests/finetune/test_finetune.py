@@ -118,6 +118,18 @@ def test_two_classes_reach_dev_uar_09_and_predict_new_files(corpus: Path, tmp_pa
     expected = dict(stored.join(samples, on="sample").select("file", "predicted").iter_rows())
     got = dict(table.select("file", "predicted").iter_rows())
     assert {f: got[f] for f in expected} == expected  # applying the saved model reproduces the test predictions
+    # a fine-tuned experiment is an ensemble member like any other, and the ensemble applies it to new files
+    svm = tmp_path / "svm.ini"
+    svm.write_text(ini(tmp_path, corpus, name="svm").read_text().split("[MODEL]")[0] + "[FEATS]\ntype = ['os']\nworkers = 1\n[MODEL]\ntype = svm\n")
+    assert run_cli("run", svm, cwd=tmp_path).returncode == 0
+    fused = run_cli("ensemble", "ft", "svm", "-w", tmp_path / "ws", "--method", "mean", "--name", "ens", cwd=tmp_path)
+    assert fused.returncode == 0, fused.stderr
+    fused_test = dict(ws.read_part("predictions", "ens").join(samples, on="sample").select("file", "predicted").iter_rows())
+    assert set(fused_test) == set(expected)
+    out = tmp_path / "ens.csv"
+    assert run_cli("predict", "--model", "ens", "-w", tmp_path / "ws", "--folder", corpus / "wav", "--out", out, cwd=tmp_path).returncode == 0
+    got = dict(pl.read_csv(out).select("file", "predicted").iter_rows())
+    assert {f: got[f] for f in fused_test} == fused_test
 
 
 def test_regression_reaches_ccc_08_and_a_failed_push_only_warns(corpus: Path, tmp_path: Path, run_cli, monkeypatch) -> None:
