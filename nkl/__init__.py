@@ -4,15 +4,8 @@ The public face is small: ``connect`` a workspace's catalog, build an ``Experime
 Names load on first use, so that importing one submodule (an extraction worker does) stays cheap.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from nkl.errors import NklError
 from nkl.lazy import lazy_getattr
-
-try:
-    __version__ = version("nkl")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
 
 _LAZY = {
     "Catalog": "nkl.catalog",
@@ -25,7 +18,18 @@ _LAZY = {
 }
 
 
-__getattr__ = lazy_getattr(__name__, _LAZY)
+_lazy = lazy_getattr(__name__, _LAZY)
+
+
+def __getattr__(name: str) -> object:
+    if name == "__version__":  # importlib.metadata costs ~30 ms: only when asked
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("nkl")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+            return "0.0.0"
+    return _lazy(name)
 
 
 __all__ = ["Catalog", "Config", "Experiment", "NklError", "Plan", "RunResult", "__version__", "connect", "load_config"]

@@ -151,7 +151,7 @@ def run_cli():
 
     def run(*args: str | Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
         env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "PYTHONWARNINGS": "error"}
-        return subprocess.run([sys.executable, "-m", "nkl.cli.app", *map(str, args)], cwd=cwd, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "nkl.cli.entry", *map(str, args)], cwd=cwd, capture_output=True,
                               text=True, timeout=timeout, env=env, check=False)
 
     return run

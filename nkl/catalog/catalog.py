@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
 from nkl.catalog.workspace import Workspace, _quote
 from nkl.errors import QueryError
+from nkl.lazy import LazyModule
+
+pl = LazyModule("polars")
 
 
 class Catalog:
@@ -44,6 +47,28 @@ class Catalog:
         try:
             relation = con.sql(query)
             return relation.pl() if relation is not None else pl.DataFrame()
+        except duckdb.Error as exc:
+            raise QueryError(self._explain_error(exc, query, con)) from None
+        finally:
+            con.close()
+
+    def head(self, query: str, n: int, *, allow_write: bool = False) -> Head:
+        """The first ``n`` rows (0: all) of a query as Python tuples, with the column names and types and the number of
+        rows in all. Needs neither Polars nor pyarrow: what ``nkl query`` prints in table format."""
+        if not allow_write:
+            check_read_only(query)
+        con = self.workspace.connect(read_only=True)
+        try:
+            cursor = con.execute(query)
+            if not con.description:
+                return Head([], [], [], 0)
+            columns, types = [d[0] for d in con.description], [str(d[1]) for d in con.description]
+            rows = cursor.fetchmany(n + 1) if n else cursor.fetchall()
+            total = len(rows)
+            if n and total > n:  # a long result: DuckDB counts it (no rows travel to Python)
+                rows = rows[:n]
+                total = con.cursor().sql(query).aggregate("count(*)").fetchall()[0][0]
+            return Head(columns, types, rows, total)
         except duckdb.Error as exc:
             raise QueryError(self._explain_error(exc, query, con)) from None
         finally:
@@ -113,6 +138,22 @@ def check_read_only(query: str) -> None:
     shown = words if len(words) <= 60 else words[:57] + "..."
     raise QueryError(f"refused {kind} statement `{shown}`: nkl query is read-only (SELECT, DESCRIBE, SHOW, EXPLAIN); to save a result "
                      "use --out FILE --format csv|parquet, or pass --allow-write to run statements that write files or change settings")
+
+
+@dataclass(frozen=True)
+class Head:
+    """The first rows of a query result (``Catalog.head``)."""
+
+    columns: list[str]
+    types: list[str]  # DuckDB type names
+    rows: list[tuple]
+    total: int
+
+    def numeric(self, i: int) -> bool:
+        return bool(_NUMERIC.match(self.types[i]))
+
+
+_NUMERIC = re.compile(r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|DOUBLE|FLOAT|REAL|DECIMAL(\(\d+,\s*\d+\))?)$")
 
 
 def connect(root: str | Path = "results") -> Catalog:

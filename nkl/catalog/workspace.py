@@ -23,13 +23,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
 from nkl.catalog.parts import COMPACT_PREFIX, KEYED, PART_COLUMN, lost_rows, part_error
-from nkl.catalog.schemas import RUNS
 from nkl.catalog.sql_views import install_sql_views
 from nkl.catalog.store import write_parquet
 from nkl.errors import CatalogError, NklError
+from nkl.lazy import LazyModule
+
+pl = LazyModule("polars")  # the query path (connect, stale check) needs no Polars
 
 try:
     import fcntl
@@ -42,9 +43,13 @@ LOCKS = ".locks"
 
 log = logging.getLogger("nkl")
 
-GROWN = {"runs": RUNS}  # tables whose schema gained columns (runs: task, eval_split, members); others keep their parts' columns
-DUCKDB_TYPES = {pl.String: "varchar", pl.Int64: "bigint", pl.Int32: "integer", pl.Float64: "double", pl.Boolean: "boolean",
-                pl.Datetime: "timestamptz", pl.Date: "date"}
+GROWN = ("runs",)  # tables whose schema gained columns (runs: task, eval_split, members); others keep their parts' columns
+
+
+def _duckdb_type(dtype: pl.DataType) -> str:
+    names = {pl.String: "varchar", pl.Int64: "bigint", pl.Int32: "integer", pl.Float64: "double", pl.Boolean: "boolean",
+             pl.Datetime: "timestamptz", pl.Date: "date"}
+    return names.get(dtype.base_type(), "varchar")
 
 
 def _quote(name: str) -> str:
@@ -307,12 +312,13 @@ class Workspace:
             shadowed = ", ".join("'" + p.stem.replace("'", "''") + "'" for p in standalone)
             keep = f" where {PART_COLUMN} is null or {PART_COLUMN} not in ({shadowed})" if shadowed else ""
             source = f"(select * exclude ({PART_COLUMN}) from {source}{keep})"
-        schema = GROWN.get(table)
         added = ""
-        if schema is not None:  # parts written by older versions lack the columns added since: they read as NULL
+        if table in GROWN:  # parts written by older versions lack the columns added since: they read as NULL
+            from nkl.catalog.schemas import SCHEMAS
+
             present = {row[0] for row in con.execute(f"describe select * from {source}").fetchall()}
-            added = "".join(f", cast(null as {DUCKDB_TYPES.get(dtype.base_type(), 'varchar')}) as {_quote(name)}"
-                            for name, dtype in schema.items() if name not in present)
+            added = "".join(f", cast(null as {_duckdb_type(dtype)}) as {_quote(name)}"
+                            for name, dtype in SCHEMAS[table].items() if name not in present)
         view = f"select *{added} from {source}"
         if table.startswith(KEYED) and self._has_duplicates(con, source):
             # one key in several parts (extracted by two processes before claims existed, or on a file system without
