@@ -11,6 +11,7 @@ editable install); else ``nkl/sql`` inside an installed wheel (``nkl/sql`` is a 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -77,12 +78,19 @@ def _drop(con: duckdb.DuckDBPyConnection, kind: str, name: str) -> None:
 
 
 def install_sql_views(con: duckdb.DuckDBPyConnection, files: tuple[SqlFile, ...] | None = None) -> list[str]:
-    """Create every view and macro whose inputs exist (in dependency order); drop the others. Returns the files run."""
+    """Create every view and macro whose inputs exist (in dependency order); drop the others. Returns the files run:
+    none when neither the files nor the relations they read (names, columns) changed since the last install."""
     files = sql_files() if files is None else files
     ours = {name for f in files for _, name in f.creates}
-    present = {r[0].lower() for r in con.execute(
-        "select view_name from duckdb_views() where not internal union select table_name from duckdb_tables()").fetchall()}
-    available = present - ours
+    schemas = {r[0].lower(): r[1] for r in con.execute(
+        "select table_name, string_agg(column_name || ':' || data_type, ',' order by column_index) from duckdb_columns() "
+        "where not internal group by 1").fetchall()}
+    available = set(schemas) - ours
+    # the views depend on the files and on the relations they read (names and columns): unchanged, nothing to redo
+    signature = hashlib.blake2b(repr(([f.text for f in files], sorted((k, v) for k, v in schemas.items() if k not in ours)))
+                                .encode(), digest_size=12).hexdigest()
+    if _stored_signature(con) == signature:
+        return []
     done: list[str] = []
     pending = list(files)
     progress = True
@@ -107,4 +115,20 @@ def install_sql_views(con: duckdb.DuckDBPyConnection, files: tuple[SqlFile, ...]
         for kind, name in f.creates:
             if name not in available:
                 _drop(con, kind, name)
+    _store_signature(con, signature)
     return done
+
+
+def _stored_signature(con: duckdb.DuckDBPyConnection) -> str | None:
+    try:
+        row = con.execute("select value from nkl_meta where key = 'sql_views'").fetchone()
+    except duckdb.Error:  # no nkl_meta table (a bare connection): install every time
+        return None
+    return row[0] if row else None
+
+
+def _store_signature(con: duckdb.DuckDBPyConnection, signature: str) -> None:
+    try:
+        con.execute("insert or replace into nkl_meta values ('sql_views', ?)", [signature])
+    except duckdb.Error:
+        pass

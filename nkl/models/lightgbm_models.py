@@ -12,6 +12,7 @@ set all ``n_estimators`` trees are kept. Models are saved in LightGBM's text for
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +48,16 @@ def lightgbm_settings(params: Mapping[str, Any], seed: int) -> dict[str, Any]:
         "subsample_freq": 1 if subsample < 1.0 else 0,
         "colsample_bytree": float(params.get("colsample_bytree", 1.0)),
         "random_state": seed,
-        "n_jobs": int(params.get("n_jobs", 1)),
+        "n_jobs": int(params.get("n_jobs", 0)) or _cores(),  # the same trees on any thread count (LightGBM is deterministic)
         "verbose": -1,
     }
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def _eval_arguments(model: Any, X_dev: np.ndarray, y_dev: np.ndarray) -> dict[str, Any]:

@@ -143,3 +143,28 @@ def test_views_disappear_when_their_tables_go(ws: Workspace) -> None:
     views = {r[0] for r in con.sql("select view_name from duckdb_views() where not internal").fetchall()}
     con.close()
     assert "group_metrics" not in views and "sample_groups" in views
+
+
+def test_views_are_installed_again_only_when_their_inputs_change(ws: Workspace) -> None:
+    """Writing a part of a table whose columns stay the same does not run sql/ again; a new table or column does."""
+    from nkl.catalog import sql_views
+
+    installs: list[list[str]] = []
+    original = sql_views.install_sql_views
+
+    def counting(con, files=None):
+        installs.append(original(con, files))
+        return installs[-1]
+
+    import nkl.catalog.workspace as workspace_module
+
+    workspace_module.install_sql_views = counting
+    try:
+        ws.write_part("results", "e2", pl.DataFrame({"experiment": ["e2"], "run": [0], "split": ["test"], "metric": ["uar"], "value": [0.5]}))
+        assert installs[-1] == []  # same relations, same columns: nothing to redo
+        assert rows(ws, "select count(*) from group_metrics") == rows(ws, "select count(*) from group_metrics")
+        ws.write_part("bias", "e", pl.DataFrame({"experiment": ["e"], "attribute": ["gender"], "p_adj": [0.5]}))
+        assert installs[-1], "a new table must install the views again"
+    finally:
+        workspace_module.install_sql_views = original
+    assert rows(ws, "select count(*) from evaluated_predictions") == [(4,)]
