@@ -16,9 +16,10 @@ thus becomes 16 s and 7 windows, a 1.2 s clip 9.6 s and 1 window. ``[PREDICT] mo
   distinct rotations keeps 3, spread evenly over the hops (first, middle, last); each still holds the whole clip, cut
   at another place. A clip that fills a window unaided (≥ 9.01 s) keeps all its windows: they hold different audio.
   So fast equals reference wherever a clip has at most 3 rotations, e.g. a clip of exactly 2 s (every file of the
-  EmoDB copy here: 7 windows, 2 rotations 4 and 3 times over, 3.5x less work). On EmoDB clips of random length
-  (0.5–8.9 s) it scores 2.5 windows per clip instead of 4.1, and moves the scores by 0.007–0.017 on average, by 0.16
-  (BAK) at most; the shortest clips, doubled into a buzz, differ most between rotations (``tests/benchmarks/bench_dnsmos.py``).
+  EmoDB copy here: 7 windows, 2 rotations 4 and 3 times over; 2 windows scored instead of 7, 4.1-4.7 files/s against
+  1.4 on 2 cores). On EmoDB clips of random length (0.5–8.9 s) it scores 2.5 windows per clip instead of 4.1, and
+  moves the scores by 0.007–0.017 on average, by 0.16 (BAK) at most; the shortest clips, doubled into a buzz, differ
+  most between rotations (``tests/benchmarks/bench_dnsmos.py``).
 
 Windows of several files share each model call (``batched``: the engine hands ``extract_batch`` a batch of files in its
 main process, while threads decode the next ones). The runtime sessions are built here rather than by speechmos, whose
@@ -64,7 +65,7 @@ class DnsmosSettings:
     """[PREDICT] (or [FEATS]) keys of mos."""
 
     mode: str = key("fast", "fast: each distinct 9.01 s window once, at most 3 rotations of a doubled short clip (exact on 2 s "
-                    "clips, 3.5x faster there); reference: every window, as speechmos and Microsoft's dnsmos_local.py.", choices=MODES)
+                    "clips, ~3x faster there); reference: every window, as speechmos and Microsoft's dnsmos_local.py.", choices=MODES)
 
 
 def tile(signal: np.ndarray) -> np.ndarray:

@@ -28,8 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 
-def run_mode(files: list[str], mode: str, workers: int, per_file: bool) -> tuple[dict[str, list[float]], float]:
-    """Scores by file (``NAMES`` order) and seconds for one mode, in a fresh workspace."""
+def run_mode(files: list[str], mode: str, workers: int, per_file: bool) -> tuple[dict[str, list[float]], float, float]:
+    """Scores by file (``NAMES`` order), seconds and CPU seconds (this process and its workers) of one mode, in a fresh workspace."""
     from nkl.catalog import Workspace
     from nkl.context import RunContext
     from nkl.predict.dnsmos import NAMES, DnsmosPredictor
@@ -42,12 +42,13 @@ def run_mode(files: list[str], mode: str, workers: int, per_file: bool) -> tuple
         predictor = DnsmosPredictor({"mode": mode})
         if per_file:
             predictor.batched = False  # type: ignore[misc] - the engine then runs extract() in worker processes
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), os.times()
         report = estimate(ctx, [predictor], samples, workers=workers)[0]
-        seconds = time.perf_counter() - start
+        seconds, used = time.perf_counter() - start, os.times()
         assert report.computed == len(files), report
         rows = estimates_for(ctx, samples)
-        return {r["file"]: [r[n] for n in NAMES] for r in rows.iter_rows(named=True)}, seconds
+        cpu_seconds = sum(getattr(used, f) - getattr(cpu, f) for f in ("user", "system", "children_user", "children_system"))
+        return {r["file"]: [r[n] for n in NAMES] for r in rows.iter_rows(named=True)}, seconds, cpu_seconds
 
 
 def shown(value: float) -> str:
@@ -116,10 +117,12 @@ def main() -> None:
     for mode, chosen in (("fast", files), ("reference", reference_files)):
         if not chosen:
             continue
-        scores, seconds = run_mode(chosen, mode, args.workers, args.per_file)
+        scores, seconds, cpu_seconds = run_mode(chosen, mode, args.workers, args.per_file)
         results[mode] = scores
         windows = np.mean([len(plan_windows(int(sf.info(f).duration * RATE), mode)) for f in chosen])
-        print(f"{mode:<9} {len(chosen)} files in {seconds:6.1f} s = {len(chosen) / seconds:5.2f} files/s ({windows:.1f} windows per file)")
+        # CPU seconds per file hardly depend on other work on the machine: files/s on idle cores is at most cores / them
+        print(f"{mode:<9} {len(chosen)} files in {seconds:6.1f} s = {len(chosen) / seconds:5.2f} files/s ({windows:.1f} windows per file; "
+              f"{cpu_seconds / len(chosen):.2f} CPU s per file; load {os.getloadavg()[0]:.2f})")
     both = [f for f in reference_files if f in results.get("fast", {}) and f in results.get("reference", {})]
     if both:
         difference = np.abs(np.array([results["fast"][f] for f in both]) - np.array([results["reference"][f] for f in both]))
