@@ -150,7 +150,8 @@ class ModelSection:
                                "speakers; nkl's never split a speaker).", sparse=True)
     device: str = key("cpu", "Device for torch models (and the default of [FEATS] and [PREDICT] device): cpu or cuda.", hashed=False)
     hf_token: str = key("", "Hugging Face token for pyannote models (nkl segment, the speaker target); default $HF_TOKEN.", secret=True)
-    n_jobs: int = key(1, "Threads inside one model (LightGBM).", hashed=False)
+    n_jobs: int = key(1, "Threads inside one model (LightGBM; 0 = all cores: faster on an idle machine, much slower on a busy one). "
+                         "Results do not depend on it.", hashed=False)
     measure: str = key(
         "", "Selection metric on dev (default uar for classification, mse for regression).", choices=("uar", "accuracy", "mse", "mae", "ccc", "pcc")
     )

@@ -90,6 +90,8 @@ class ModelSpec:
     doc: str
     settings: type = NoSettings
     on_features: bool = True  # trains on the feature matrix (False: finetune, which trains on the audio itself)
+    # params the model takes from the feature columns (cnn: the spectrogram's shape), added to [MODEL]'s at fit time
+    design_params: Callable[[list[str]], dict[str, Any]] | None = None
     key_prefix: ClassVar[str] = ""  # nkululeko writes model keys bare: C_val, not svm.C_val
 
     @property

@@ -48,7 +48,7 @@ def lightgbm_settings(params: Mapping[str, Any], seed: int) -> dict[str, Any]:
         "subsample_freq": 1 if subsample < 1.0 else 0,
         "colsample_bytree": float(params.get("colsample_bytree", 1.0)),
         "random_state": seed,
-        "n_jobs": int(params.get("n_jobs", 0)) or _cores(),  # the same trees on any thread count (LightGBM is deterministic)
+        "n_jobs": int(params.get("n_jobs", 1)) or _cores(),  # the same trees on any thread count (LightGBM is deterministic)
         "verbose": -1,
     }
 

@@ -100,7 +100,8 @@ def _fit_one(config: Config, design: Design, train: np.ndarray, dev: np.ndarray 
 
         rs = config.feats.balancing_random_state
         X_train, y_train = balance(config.feats.balancing, X_train, y_train, seed if rs < 0 else rs)
-    estimator = spec.build(model_params(config), seed)
+    from_columns = spec.design_params(design.columns) if spec.design_params is not None else {}
+    estimator = spec.build({**model_params(config), **from_columns}, seed)
     try:
         estimator.fit(X_train, y_train, X_dev=X_dev, y_dev=y_dev)
     except (ValueError, RuntimeError) as exc:

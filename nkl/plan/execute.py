@@ -56,6 +56,10 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
     def prewarm() -> None:
         if not warming:
             warming.append(start_prewarm(c, plan.task))
+            if c.model.type != "finetune":  # the plot libraries load in their own process (this one's memory stays lower)
+                from nkl.evaluate.plot_process import PlotProcess
+
+                state.plotter = PlotProcess()
 
     state.on_work = prewarm
     try:

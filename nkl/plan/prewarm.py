@@ -1,9 +1,9 @@
-"""Load the libraries of the fit and plot steps while feature extraction keeps the cores busy.
+"""Load the libraries of the fit step while feature extraction keeps the cores busy.
 
-Importing scikit-learn and skops and starting the Vega-Lite renderer cost a few seconds of one core.
-During extraction the parent process only waits for its workers, so doing that work then, in a
-thread, takes it off the critical path of a cold run. Purely an optimisation: any failure is ignored
-(the real step reports it).
+Importing scikit-learn and skops costs a second or more of one core. During extraction the parent process only
+waits for its workers, so doing that work then, in a thread, takes it off the critical path of a cold run. The plot
+libraries warm up in the plot process (``warm_plots``, run there), which keeps the Vega-Lite renderer's memory out of
+this process. Purely an optimisation: any failure is ignored (the real step reports it).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def _warm_model(config: Config, task: str) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _warm_plots() -> None:
+def warm_plots() -> None:
+    """Load Altair and start the Vega-Lite renderer (its first image costs ~0.4 s)."""
     import altair as alt
     import vl_convert
 
@@ -46,11 +47,10 @@ def _warm_plots() -> None:
 
 
 def _warm(config: Config, task: str) -> None:
-    for step in (lambda: _warm_model(config, task), _warm_plots):
-        try:
-            step()
-        except Exception:  # noqa: BLE001 - an optimisation only; the real step reports its own errors
-            pass
+    try:
+        _warm_model(config, task)  # the plot libraries warm up in the plot process (nkl.evaluate.plot_process)
+    except Exception:  # noqa: BLE001 - an optimisation only; the real step reports its own errors
+        pass
 
 
 def start_prewarm(config: Config, task: str) -> threading.Thread:

@@ -159,7 +159,8 @@ def finish_run(ctx: RunContext, plan: Plan, state: RunState) -> None:
     ctx.log.debug("metrics with bootstrap CIs after %.2f s", time.monotonic() - state.started)
     ws.write_part("predictions", name, stored_predictions(predictions, plan.task))
     ws.write_part("results", name, results)
-    plots = result_plots(state.folder / "plots", name, plan.task, plan.eval_split, predictions, results, design.labels, best, c.plot.titles)
+    draw = state.plotter.result_plots if state.plotter is not None else result_plots
+    plots = draw(state.folder / "plots", name, plan.task, plan.eval_split, predictions, results, design.labels, best, c.plot.titles)
     ctx.log.debug("plots written after %.2f s", time.monotonic() - state.started)
     if c.exp.save and c.model.type == "finetune":
         from nkl.finetune.fit import push_to_hub

@@ -40,6 +40,7 @@ class RunState:
     counts: dict[str, int] = field(default_factory=dict)
     reports: list[ExtractionReport] = field(default_factory=list)
     on_work: Any = None  # called once before the first extraction (starts the prewarm thread)
+    plotter: Any = None  # nkl.evaluate.plot_process.PlotProcess: started with the extraction, else before the fit
     workers: int | None = None  # extraction processes asked for on the command line
     plan_hash: str = ""
     cached: Any = None  # the stored RunResult when the fit and evaluation are unchanged
@@ -255,6 +256,10 @@ class FitStage(Stage):
 
             fit_finetune(ctx, self.plan, state, ctx.progress)
             return
+        if state.plotter is None:  # features were cached: the plot libraries load in a second process during the fit
+            from nkl.evaluate.plot_process import PlotProcess
+
+            state.plotter = PlotProcess()
         state.design = feature_matrix(ctx, self.plan, state.splits)
         ctx.log.debug("feature matrix %s ready after %.2f s", state.design.X.shape, time.monotonic() - state.started)
         predictions, state.fitted = fit_and_predict(c, state.design, ctx.log, ctx.progress)

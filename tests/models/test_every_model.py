@@ -23,6 +23,7 @@ REGRESSORS = sorted(name for name, spec in FEATURE_MODELS.items() if spec.task =
 PARAMS: dict[str, dict[str, Any]] = {
     "mlp": {"layers": [32, 16], "epochs": 15, "learning_rate": 0.01, "batch_size": 16},
     "mlp_reg": {"layers": [32, 16], "epochs": 15, "learning_rate": 0.01, "batch_size": 16},
+    "cnn": {"layers": [32, 16], "epochs": 15, "learning_rate": 0.01, "batch_size": 16},  # one row of values as a 1×d image
 }
 
 

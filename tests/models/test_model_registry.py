@@ -26,6 +26,7 @@ NKULULEKO_TYPES = {
     "xgr",
     "mlp",
     "mlp_reg",
+    "cnn",
 }
 
 
@@ -40,13 +41,13 @@ def test_each_spec_is_complete(name: str) -> None:
     assert spec.name == name
     assert spec.task == ("regression" if name in {"svr", "knn_reg", "tree_reg", "lin_reg", "xgr", "mlp_reg"} else "classification")
     assert spec.doc and "\n" not in spec.doc
-    assert spec.extra == ("torch" if name.startswith("mlp") else "transformers" if name == "finetune" else None)
+    assert spec.extra == ("torch" if name.startswith("mlp") or name == "cnn" else "transformers" if name == "finetune" else None)
 
 
 def test_unknown_model_type_suggests_the_closest_name() -> None:
     with pytest.raises(ConfigError, match=r"Unknown model type 'svn' in \[MODEL\] type; did you mean 'svm'") as caught:
         get_model_spec("svn")
-    assert "Choices: bayes, finetune, gmm, knn" in str(caught.value)
+    assert "Choices: bayes, cnn, finetune, gmm, knn" in str(caught.value)
     assert isinstance(caught.value, ValueError)
 
 

@@ -1,0 +1,51 @@
+"""The result plots of a run whose features were all cached, drawn by a second process.
+
+Without extraction there is no idle time to warm the plot libraries in (the cold run's prewarm thread does it while
+workers extract). Altair and the Vega-Lite renderer cost ~0.6 s to load and start, and they hold the GIL, so a
+thread cannot hide them; a process started before the fit loads them on the core the fit's imports leave idle, and
+draws the plots when the predictions are there. Purely an optimisation: if that process fails in any way, the plots
+are drawn here as before (and a real error is raised by that).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("nkl")
+
+
+def _warm() -> None:
+    import nkl.evaluate.results  # noqa: F401 - what the job runs, loaded before it comes
+    from nkl.plan.prewarm import warm_plots
+
+    warm_plots()
+
+
+def _ready() -> bool:
+    return True
+
+
+class PlotProcess:
+    """One spawned process, warmed up at once; ``result_plots`` draws in it (or here, when it cannot)."""
+
+    def __init__(self) -> None:
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_warm)
+        self._started: Future = self._pool.submit(_ready)  # the process starts now, not at the first plot
+
+    def result_plots(self, *args: Any, **kwargs: Any) -> list[Path]:
+        from nkl.evaluate.results import result_plots
+
+        try:
+            return self._pool.submit(result_plots, *args, **kwargs).result()
+        except Exception as exc:  # noqa: BLE001 - drawn here instead; a real error (a full disk) is raised by that
+            log.debug("plots not drawn by the plot process (%r); drawing them here", exc)
+            return result_plots(*args, **kwargs)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
