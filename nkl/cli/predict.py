@@ -15,6 +15,7 @@ from nkl.cli.console import RichProgress, err_console, out_console, setup_loggin
 from nkl.config import load_config
 from nkl.context import RunContext
 from nkl.errors import ConfigError
+from nkl.features.ray_engine import engine_for
 from nkl.predict.inputs import config_samples, file_samples, listed_files
 from nkl.predict.registry import PREDICTORS, TARGET_ALIASES
 from nkl.predict.run import build_predictors, estimate, estimates_for
@@ -52,6 +53,16 @@ def predict_command(paths: list[Path], *, config_opt: Path | None, model: str | 
     predictors = None
     if model is None or model in PREDICTORS or model in TARGET_ALIASES:  # names and keys checked before any work
         predictors = build_predictors([model] if model is not None else [str(t) for t in config.predict.targets], config)
+    engine = engine_for(config.exp.engine, config.exp.ray_address) if config is not None else None  # engine = ray needs the extra
+    try:
+        _predict(ctx, config, model, predictors, audio, folder, listing, out, workers, engine)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _predict(ctx: RunContext, config, model: str | None, predictors, audio: list[Path], folder: Path | None, listing: Path | None,
+             out: Path | None, workers: int | None, engine) -> None:
     if audio or folder or listing:
         samples = file_samples(ctx, listed_files(audio, folder, listing))
     elif config is not None:
@@ -82,7 +93,7 @@ def predict_command(paths: list[Path], *, config_opt: Path | None, model: str | 
             name, task = model, spec.get("task", "classification")
         else:
             bundle = ModelBundle.load(find_bundle(model, ctx.workspace))
-            result = apply_bundle(ctx, bundle, samples, workers=n_workers)
+            result = apply_bundle(ctx, bundle, samples, workers=n_workers, engine=engine)
             name, task = bundle.manifest.get("experiment", "model"), bundle.manifest["task"]
         ctx.workspace.write_part("applied_predictions", f"{name}-{samples['sample'].hash().sum()}",
                                  result.with_columns(model=pl.lit(name)))
@@ -100,7 +111,7 @@ def predict_command(paths: list[Path], *, config_opt: Path | None, model: str | 
         return
 
     assert predictors is not None
-    reports = estimate(ctx, predictors, samples, workers=n_workers, fail_threshold=threshold)
+    reports = estimate(ctx, predictors, samples, workers=n_workers, fail_threshold=threshold, engine=engine)
     frame = estimates_for(ctx, samples)
     out_console.print(_summary(frame, f"estimates of {frame.height} samples"))
     if out is not None or audio or folder or listing:

@@ -53,6 +53,10 @@ class ExpSection:
                                   "the whole databases); the diagonal always uses each database's own split.")
     res_name: str = key("", "Accepted for nkululeko INIs (its name of the stored model); nkl stores the model in the experiment's folder.",
                         hashed=False)
+    engine: str = key("local", "Where missing feature and estimate rows are computed: local (processes of this machine) or ray (a Ray Data "
+                               "pipeline; `pip install 'nkl[ray]'`); the rows are the same.", choices=("local", "ray"), hashed=False)
+    ray_address: str = key("", "engine = ray: the Ray cluster to join (host:port, auto or ray://host:port); empty = a local Ray started for "
+                               "the run.", aliases=("ray.address",), hashed=False)
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,8 @@ class FeatsSection:
         "", "Feature scaling, fitted on training data only; speaker = z-score per speaker from that speaker's own samples.", choices=SCALERS
     )
     fail_threshold: float = key(0.5, "Abort when more than this fraction of files fail extraction (failures are recorded in `rejects`).")
-    workers: int = key(0, "Parallel extraction processes for per-file extractors (0 = all cores).", aliases=("n_jobs",))
+    workers: int = key(0, "Parallel extraction processes for per-file extractors (0 = all cores); with [EXP] engine = ray, the most parallel "
+                          "Ray tasks, and the model actors of model-based extractors (0 = one per GPU, else one).", aliases=("n_jobs",))
     nan_strategy: str = key("zero", "Missing feature values: zero, mean or median (of training data).", choices=("zero", "mean", "median"))
     device: str = key("", "Device of model-based extractors: cpu, cuda or cuda:N (default: [MODEL] device); cuda without a GPU falls back "
                       "to cpu with one warning.")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -24,6 +25,9 @@ from nkl.context import RunContext
 from nkl.errors import FeatureError
 from nkl.features.registry import Extractor
 from nkl.features.worker import DecodeSpec, Item, decode_items, extract_chunk, failure_reason, init_decoder, init_worker
+
+if TYPE_CHECKING:
+    from nkl.features.ray_engine import RayEngine
 
 FLUSH_ROWS = 64  # rows per Parquet part of per-file extractors (or FLUSH_SECONDS of work, whichever comes first)
 FLUSH_ROWS_BATCHED = 2048  # the same for models: a part of 768 columns costs ~40 ms whatever its rows, so small parts
@@ -253,17 +257,20 @@ def _run_pool(ctx: RunContext, extractor: Extractor, chunks: list[list[Item]], w
 
 
 def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame, *, workers: int = 0,
-                    fail_threshold: float = 0.5, on_work: Callable[[], object] | None = None) -> ExtractionReport:
+                    fail_threshold: float = 0.5, on_work: Callable[[], object] | None = None,
+                    engine: RayEngine | None = None) -> ExtractionReport:
     """Make sure every sample has a feature row for this extractor; compute only the missing ones.
 
-    ``on_work`` is called once, just before extraction starts, when there is something to extract.
+    ``on_work`` is called once, just before extraction starts, when there is something to extract. ``engine``: where
+    the missing rows of audio are computed (None = processes of this machine; a ``RayEngine`` = a Ray Data pipeline,
+    same rows and parts).
     """
     started = time.monotonic()
     samples = extractor.keyed(samples)
     unique = samples.unique("content_key", keep="first", maintain_order=True)
     done, failed_before = known_keys(ctx, extractor)
     if unique.filter(~pl.col("content_key").is_in(list(done | set(failed_before)))).height == 0:  # all cached: no claim needed
-        return _extract_missing(ctx, extractor, unique, done, failed_before, started, workers, fail_threshold, on_work)
+        return _extract_missing(ctx, extractor, unique, done, failed_before, started, workers, fail_threshold, on_work, engine)
 
     def waiting() -> None:
         ctx.log.info("%s: another process is extracting these features; waiting for it, then extracting what it left", extractor.table)
@@ -271,7 +278,7 @@ def ensure_features(ctx: RunContext, extractor: Extractor, samples: pl.DataFrame
     # one process at a time computes rows of one spec in a workspace: a second `nkl run` waits, then finds them done
     with ctx.workspace.claim(extractor.table, extractor.spec_hash, waiting=waiting):
         done, failed_before = known_keys(ctx, extractor)
-        return _extract_missing(ctx, extractor, unique, done, failed_before, started, workers, fail_threshold, on_work)
+        return _extract_missing(ctx, extractor, unique, done, failed_before, started, workers, fail_threshold, on_work, engine)
 
 
 def _failed(unique: pl.DataFrame, failed: dict[str, str]) -> int:
@@ -279,7 +286,8 @@ def _failed(unique: pl.DataFrame, failed: dict[str, str]) -> int:
 
 
 def _extract_missing(ctx: RunContext, extractor: Extractor, unique: pl.DataFrame, done: set[str], failed_before: dict[str, str],
-                     started: float, workers: int, fail_threshold: float, on_work: Callable[[], object] | None) -> ExtractionReport:
+                     started: float, workers: int, fail_threshold: float, on_work: Callable[[], object] | None,
+                     engine: RayEngine | None = None) -> ExtractionReport:
     todo = unique.filter(~pl.col("content_key").is_in(list(done | set(failed_before))))
     cached = unique.height - todo.height
     writer = _PartWriter(ctx, extractor, unique)
@@ -294,6 +302,8 @@ def _extract_missing(ctx: RunContext, extractor: Extractor, unique: pl.DataFrame
             on_work()
         how = (f"in batches of {extractor.batch_size}" if extractor.batched else f"with {n_workers} worker(s)") if extractor.reads_audio \
             else "from the import file(s)"
+        if engine is not None and extractor.reads_audio:
+            how = "on Ray" + (f", in batches of {extractor.batch_size}" if extractor.batched else "")
         ctx.log.info("%s: extracting %d of %d files %s (%d cached)", extractor.table, len(items), unique.height, how, cached)
         try:
             with ctx.progress.task(extractor.progress_label, total=len(items)) as bar:
@@ -301,6 +311,8 @@ def _extract_missing(ctx: RunContext, extractor: Extractor, unique: pl.DataFrame
                     extractor.setup()
                     writer.add(*extractor.rows_for(todo))  # type: ignore[attr-defined]
                     bar.advance(len(items))
+                elif engine is not None:
+                    engine.run(extractor, items, workers, writer, bar)
                 elif extractor.batched:
                     _run_batched(extractor, items, seconds, writer, bar)
                 elif n_workers <= 1:

@@ -12,6 +12,7 @@ import polars as pl
 from nkl.catalog.store import write_text, writing
 from nkl.context import RunContext
 from nkl.errors import NklError, WorkspaceError
+from nkl.features.ray_engine import engine_for
 from nkl.plan.plan import Plan
 from nkl.plan.prewarm import start_prewarm
 from nkl.plan.runs import RunResult, cached_result, count_rejects, package_versions, plan_hash, record_run
@@ -49,6 +50,7 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
     c, ws, name = plan.config, ctx.workspace, plan.name
     state = new_state()
     state.workers = workers
+    state.engine = engine_for(c.exp.engine, c.exp.ray_address)
     state.folder = ws.experiment_dir(name)
     handler, log_path = _attach_log(ctx, state.folder)
     warming: list = []
@@ -94,5 +96,7 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
                     ctx.log.debug("could not mark the run failed: %s", failed)
         raise
     finally:
+        if state.engine is not None:
+            state.engine.close()
         ctx.log.removeHandler(handler)
         handler.close()

@@ -16,6 +16,7 @@ from typing import Any
 from nkl.config.components import settings_dict
 from nkl.config.config import Config
 from nkl.errors import ConfigError
+from nkl.features.ray_engine import require_ray
 from nkl.features.registry import Extractor, build_extractors
 from nkl.models.balancing import canonical as balancing_canonical
 from nkl.models.balancing import check as check_balancing
@@ -38,6 +39,8 @@ class Plan:
     def __post_init__(self) -> None:
         c = self.config
         c.validate()
+        if c.exp.engine == "ray":
+            require_ray()  # engine = ray without the extra fails before any work
         spec = get_model_spec(c.model.type)
         finetune = c.model.type == "finetune"  # trains on the audio; classification or regression as [EXP] type says
         if finetune and c.model.cv_folds:

@@ -42,6 +42,7 @@ class RunState:
     on_work: Any = None  # called once before the first extraction (starts the prewarm thread)
     plotter: Any = None  # nkl.evaluate.plot_process.PlotProcess: started with the extraction, else before the fit
     workers: int | None = None  # extraction processes asked for on the command line
+    engine: Any = None  # where missing rows are computed: None = this machine, a RayEngine = Ray ([EXP] engine)
     plan_hash: str = ""
     cached: Any = None  # the stored RunResult when the fit and evaluation are unchanged
     base_row: dict[str, Any] = field(default_factory=dict)
@@ -189,7 +190,7 @@ class FeaturesStage(Stage):
         c = self.plan.config
         workers = state.workers if state.workers is not None else c.feats.workers
         state.reports.append(ensure_features(ctx, self.extractor, state.splits, workers=workers, fail_threshold=c.feats.fail_threshold,
-                                             on_work=state.on_work))
+                                             on_work=state.on_work, engine=state.engine))
 
     def inspect(self, ctx: RunContext, state: RunState) -> str:
         if state.splits is None:

@@ -84,7 +84,7 @@ class TestsStage(Stage):
             return
         predictions, splits = [], []
         for tname, samples in imported.items():
-            applied = apply_bundle(ctx, bundle, samples, workers=state.workers or c.feats.workers)
+            applied = apply_bundle(ctx, bundle, samples, workers=state.workers or c.feats.workers, engine=state.engine)
             truth = samples.select("sample", "speaker", pl.col(c.data.target).alias("truth"))
             predictions.append(applied.drop("file").join(truth, on="sample", how="inner").with_columns(
                 experiment=pl.lit(name), run=pl.lit(result.best_run, pl.Int64), fold=pl.lit(-1, pl.Int64), split=pl.lit(tname)))

@@ -7,6 +7,7 @@ test files this reproduces its stored test predictions exactly.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -32,8 +33,9 @@ def find_bundle(reference: str, workspace: Workspace) -> Path:
     )
 
 
-def apply_bundle(ctx: RunContext, bundle: ModelBundle, samples: pl.DataFrame, *, workers: int = 0) -> pl.DataFrame:
-    """Predictions of a saved model for these samples: predicted (+ probabilities and uncertainty)."""
+def apply_bundle(ctx: RunContext, bundle: ModelBundle, samples: pl.DataFrame, *, workers: int = 0, engine: Any = None) -> pl.DataFrame:
+    """Predictions of a saved model for these samples: predicted (+ probabilities and uncertainty); missing feature rows
+    are computed on ``engine`` (None = this machine)."""
     manifest = bundle.manifest
     extractors = extractors_from_manifest(manifest["feats"])
     saved = {e["name"]: e for e in manifest["extractors"]}
@@ -41,7 +43,7 @@ def apply_bundle(ctx: RunContext, bundle: ModelBundle, samples: pl.DataFrame, *,
         if saved.get(ext.name, {}).get("versions") != ext.spec()["versions"]:
             ctx.log.warning("%s: library versions differ from training (%s now, %s then); predictions may drift",
                             ext.table, ext.spec()["versions"], saved.get(ext.name, {}).get("versions"))
-        ensure_features(ctx, ext, samples, workers=workers)
+        ensure_features(ctx, ext, samples, workers=workers, engine=engine)
     base = samples.select("sample", "file", "speaker", "database", "content_key")
     frame, columns = join_features(ctx, extractors, base, source=samples)
     missing = [c for c in manifest["columns"] if c not in columns]

@@ -42,11 +42,12 @@ def build_predictors(targets: list[str], config: Any = None, *, section: str = "
 
 
 def estimate(ctx: RunContext, predictors: list[Predictor], samples: pl.DataFrame, *, workers: int = 0,
-             fail_threshold: float = 0.5) -> list[ExtractionReport]:
-    """Make sure every sample has every estimate; compute only what is missing (content-addressed)."""
+             fail_threshold: float = 0.5, engine: Any = None) -> list[ExtractionReport]:
+    """Make sure every sample has every estimate; compute only what is missing (content-addressed), on ``engine``
+    (None = this machine, a ``RayEngine`` = Ray)."""
     reports = []
     for predictor in predictors:
-        reports.append(ensure_features(ctx, predictor, samples, workers=workers, fail_threshold=fail_threshold))
+        reports.append(ensure_features(ctx, predictor, samples, workers=workers, fail_threshold=fail_threshold, engine=engine))
         predictor.finalize(ctx, samples)  # database-level targets (speaker clustering) work on all rows at once
     return reports
 
