@@ -19,6 +19,9 @@ log = logging.getLogger("nkl")
 
 
 def _warm() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it keeps what is done)
     import nkl.evaluate.results  # noqa: F401 - what the job runs, loaded before it comes
     from nkl.plan.prewarm import warm_plots
 
