@@ -49,7 +49,8 @@ def compact_table(ws: Workspace, table: str, *, min_parts: int = 2) -> Compactio
         if len(files) < min_parts and not stale:
             return None
         stats = {p: p.stat() for p in standalone}
-        frames = [pl.scan_parquet(p).with_columns(pl.lit(p.stem).alias(PART_COLUMN)) for p in standalone]
+        # read one file at a time: one parallel scan of many small parts holds buffers for all of them
+        frames = [pl.read_parquet(p).with_columns(pl.lit(p.stem).alias(PART_COLUMN)).lazy() for p in standalone]
         if compact is not None:
             shadowed = [p.stem for p in standalone]
             frames.insert(0, pl.scan_parquet(compact).filter(~pl.col(PART_COLUMN).is_in(shadowed)))

@@ -193,9 +193,8 @@ class Workspace:
             (compacts if part.name.startswith(COMPACT_PREFIX) else standalone).append(part)
         return (compacts[-1] if compacts else None), standalone
 
-    def frame(self, table: str, prefix: str = "") -> pl.LazyFrame | None:
-        """The rows of the parts whose names start with ``prefix`` (compacted or not) as one LazyFrame; None when no file
-        of the table can hold such rows."""
+    def _file_frames(self, table: str, prefix: str) -> list[pl.LazyFrame]:
+        """One LazyFrame per file that holds rows of the parts whose names start with ``prefix``."""
         compact, standalone = self.layout(table)
         frames = [pl.scan_parquet(p) for p in standalone if p.stem.startswith(prefix)]
         if compact is not None:
@@ -206,9 +205,32 @@ class Workspace:
             if shadowed:
                 rows = rows.filter(~pl.col(PART_COLUMN).is_in(shadowed))
             frames.insert(0, rows.drop(PART_COLUMN))
+        return frames
+
+    def frame(self, table: str, prefix: str = "") -> pl.LazyFrame | None:
+        """The rows of the parts whose names start with ``prefix`` (compacted or not) as one LazyFrame; None when no file
+        of the table can hold such rows."""
+        frames = self._file_frames(table, prefix)
         if not frames:
             return None
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+    def collect(self, table: str, prefix: str = "", where: pl.Expr | None = None) -> pl.DataFrame | None:
+        """``frame(table, prefix)`` filtered by ``where`` and read one file at a time: one parallel scan of many small
+        parts (a feature table before compaction) holds buffers for all of them (+64 MB for 84 parts of 10x EmoDB,
+        +27 MB this way)."""
+        compact, standalone = self.layout(table)
+        rows = []
+        if compact is not None:
+            lazy = self._file_frames(table, prefix)[0]  # the compacted file's rows of these parts, less the shadowed ones
+            rows.append((lazy if where is None else lazy.filter(where)).collect())
+        for path in standalone:
+            if path.stem.startswith(prefix):
+                part = pl.read_parquet(path)
+                rows.append(part if where is None else part.filter(where))
+        if not rows:
+            return None
+        return rows[0] if len(rows) == 1 else pl.concat(rows, how="diagonal_relaxed")
 
     def read_part(self, table: str, part: str) -> pl.DataFrame | None:
         """One part's rows, from its own file or from the compacted file; None when the table has no such part."""

@@ -345,11 +345,10 @@ def _extract_missing(ctx: RunContext, extractor: Extractor, unique: pl.DataFrame
 
 def load_features(ctx: RunContext, extractor: Extractor, keys: list[str]) -> pl.DataFrame:
     """Feature rows of these content keys (``content_key`` + feature columns)."""
-    frame = ctx.workspace.frame(extractor.table, extractor.spec_hash)
-    if frame is None:
+    rows = ctx.workspace.collect(extractor.table, extractor.spec_hash, pl.col("content_key").is_in(keys))
+    if rows is None:
         return pl.DataFrame({"content_key": []}, schema={"content_key": pl.String})
-    return (frame.filter(pl.col("content_key").is_in(keys)).drop("spec_hash")
-            .unique("content_key", keep="last").collect())
+    return rows.drop("spec_hash").unique("content_key", keep="last", maintain_order=True)
 
 
 def join_features(ctx: RunContext, extractors: list[Extractor], frame: pl.DataFrame,
