@@ -17,13 +17,3 @@ def lazy_getattr(package: str, names: dict[str, str]) -> Callable[[str], Any]:
 
     return __getattr__
 
-
-class LazyModule:
-    """A module imported on its first attribute use: ``pl = LazyModule("polars")`` keeps a module that needs Polars in
-    only some functions cheap to import (``nkl query`` never loads Polars)."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(import_module(self._name), attr)

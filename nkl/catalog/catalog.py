@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from nkl.catalog.lazy_polars import pl
 from nkl.catalog.workspace import Workspace, _quote
 from nkl.errors import QueryError
-from nkl.lazy import LazyModule
-
-pl = LazyModule("polars")
 
 
 class Catalog:
@@ -41,24 +41,14 @@ class Catalog:
         Only reading statements run (SELECT, also WITH, DESCRIBE, SHOW, SUMMARIZE, PIVOT, EXPLAIN): COPY, EXPORT,
         ATTACH, INSTALL, LOAD, SET, PRAGMA, CREATE, INSERT, ... are refused with a QueryError unless ``allow_write``.
         """
-        if not allow_write:
-            check_read_only(query)
-        con = self.workspace.connect(read_only=True)
-        try:
+        with self._reading(query, allow_write) as con:
             relation = con.sql(query)
             return relation.pl() if relation is not None else pl.DataFrame()
-        except duckdb.Error as exc:
-            raise QueryError(self._explain_error(exc, query, con)) from None
-        finally:
-            con.close()
 
     def head(self, query: str, n: int, *, allow_write: bool = False) -> Head:
         """The first ``n`` rows (0: all) of a query as Python tuples, with the column names and types and the number of
         rows in all. Needs neither Polars nor pyarrow: what ``nkl query`` prints in table format."""
-        if not allow_write:
-            check_read_only(query)
-        con = self.workspace.connect(read_only=True)
-        try:
+        with self._reading(query, allow_write) as con:
             cursor = con.execute(query)
             if not con.description:
                 return Head([], [], [], 0)
@@ -69,6 +59,16 @@ class Catalog:
                 rows = rows[:n]
                 total = con.cursor().sql(query).aggregate("count(*)").fetchall()[0][0]
             return Head(columns, types, rows, total)
+
+    @contextmanager
+    def _reading(self, query: str, allow_write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection for ``query`` (refused first unless it only reads, or ``allow_write``); DuckDB's
+        errors become one QueryError line."""
+        if not allow_write:
+            check_read_only(query)
+        con = self.workspace.connect(read_only=True)
+        try:
+            yield con
         except duckdb.Error as exc:
             raise QueryError(self._explain_error(exc, query, con)) from None
         finally:

@@ -14,10 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from nkl.catalog.lazy_polars import pl
 from nkl.errors import WorkspaceError
-from nkl.lazy import LazyModule
-
-pl = LazyModule("polars")
 
 # errno → (what happened, what to do)
 _FULL = "free space on that disk and run the same command again (what is already written is kept)"

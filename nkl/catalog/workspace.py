@@ -24,13 +24,11 @@ from pathlib import Path
 
 import duckdb
 
+from nkl.catalog.lazy_polars import pl  # the query path (connect, stale check) needs no Polars
 from nkl.catalog.parts import COMPACT_PREFIX, KEYED, PART_COLUMN, lost_rows, part_error
 from nkl.catalog.sql_views import install_sql_views
 from nkl.catalog.store import write_parquet
 from nkl.errors import CatalogError, NklError
-from nkl.lazy import LazyModule
-
-pl = LazyModule("polars")  # the query path (connect, stale check) needs no Polars
 
 try:
     import fcntl
@@ -193,24 +191,24 @@ class Workspace:
             (compacts if part.name.startswith(COMPACT_PREFIX) else standalone).append(part)
         return (compacts[-1] if compacts else None), standalone
 
-    def _file_frames(self, table: str, prefix: str) -> list[pl.LazyFrame]:
-        """One LazyFrame per file that holds rows of the parts whose names start with ``prefix``."""
-        compact, standalone = self.layout(table)
-        frames = [pl.scan_parquet(p) for p in standalone if p.stem.startswith(prefix)]
-        if compact is not None:
-            shadowed = [p.stem for p in standalone]
-            rows = pl.scan_parquet(compact)
-            if prefix:
-                rows = rows.filter(pl.col(PART_COLUMN).str.starts_with(prefix))
-            if shadowed:
-                rows = rows.filter(~pl.col(PART_COLUMN).is_in(shadowed))
-            frames.insert(0, rows.drop(PART_COLUMN))
-        return frames
+    @staticmethod
+    def _compacted_rows(compact: Path, standalone: list[Path], prefix: str) -> pl.LazyFrame:
+        """The compacted file's rows of the parts whose names start with ``prefix``, less those written again since."""
+        shadowed = [p.stem for p in standalone]
+        rows = pl.scan_parquet(compact)
+        if prefix:
+            rows = rows.filter(pl.col(PART_COLUMN).str.starts_with(prefix))
+        if shadowed:
+            rows = rows.filter(~pl.col(PART_COLUMN).is_in(shadowed))
+        return rows.drop(PART_COLUMN)
 
     def frame(self, table: str, prefix: str = "") -> pl.LazyFrame | None:
         """The rows of the parts whose names start with ``prefix`` (compacted or not) as one LazyFrame; None when no file
         of the table can hold such rows."""
-        frames = self._file_frames(table, prefix)
+        compact, standalone = self.layout(table)
+        frames = [pl.scan_parquet(p) for p in standalone if p.stem.startswith(prefix)]
+        if compact is not None:
+            frames.insert(0, self._compacted_rows(compact, standalone, prefix))
         if not frames:
             return None
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
@@ -222,7 +220,7 @@ class Workspace:
         compact, standalone = self.layout(table)
         rows = []
         if compact is not None:
-            lazy = self._file_frames(table, prefix)[0]  # the compacted file's rows of these parts, less the shadowed ones
+            lazy = self._compacted_rows(compact, standalone, prefix)
             rows.append((lazy if where is None else lazy.filter(where)).collect())
         for path in standalone:
             if path.stem.startswith(prefix):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -56,7 +56,7 @@ class SpectraExtractor(Extractor):
     def versions(self) -> dict[str, str]:
         try:
             return {"librosa": version("librosa")}
-        except Exception:  # noqa: BLE001 - PackageNotFoundError: the extra is missing
+        except PackageNotFoundError:
             raise MissingExtraError("spectra", "librosa") from None
 
     def setup(self) -> None:

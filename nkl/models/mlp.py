@@ -1,9 +1,6 @@
 """The multi-layer perceptron family on PyTorch: ``mlp`` (classifier), ``mlp_reg`` (regressor) and ``cnn``.
 
-``cnn`` is the same network with a convolutional front-end: two 3×3 convolutions (8 and 16 channels, ReLU, the second
-after 2×2 max pooling where the image is large enough) and an adaptive average pool to 4×4, then ``layers`` as fully
-connected layers. Its input image is a ``spectra`` row read back as bands × frames (the shape comes from the feature
-column names); any other features are one row of values.
+``cnn`` is the same network behind a convolutional front-end (``nkl.models.cnn``).
 
 Needs the ``torch`` extra. Model selection uses the dev set only: after every epoch the model is
 scored on the dev set (UAR for classification, MSE for regression), the weights of the best
@@ -28,6 +25,7 @@ import numpy as np
 
 from nkl.config.sections import key
 from nkl.errors import ConfigError, MissingExtraError, ModelError
+from nkl.models import cnn
 from nkl.models._arrays import (
     balanced_sample_weight,
     class_codes,
@@ -143,11 +141,7 @@ def build_module(architecture: MLPArchitecture) -> torch.nn.Sequential:
     blocks: list[Any] = []
     width = architecture.input_dim
     if architecture.image:
-        height, across = architecture.image
-        pool = [nn.MaxPool2d(2)] if min(height, across) >= 8 else []
-        blocks += [nn.Unflatten(1, (1, height, across)), nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), *pool,
-                   nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d((4, 4)), nn.Flatten()]
-        width = 16 * 4 * 4
+        blocks, width = cnn.conv_front_end(nn, architecture.image), cnn.WIDTH
     for size, rate in zip(architecture.layers, architecture.drop, strict=True):
         blocks += [nn.Linear(width, size), activations[architecture.activation]()]
         if rate > 0.0:
@@ -218,7 +212,7 @@ class MLPModel:
             activation=_choice(self.params, "activation", "relu", ACTIVATIONS),
             n_outputs=n_outputs,
             task=self.task,
-            image=_image(self.name, self.params, features.shape[1]),
+            image=cnn.input_image(self.name, self.params, features.shape[1]),
         )
         self._device = _pick_device(torch, str(self.params.get("device", "cpu")))
         forked = [torch.device(self._device).index or 0] if self._device.startswith("cuda") else []
@@ -367,16 +361,6 @@ class MLPModel:
         return self.module
 
 
-def _image(name: str, params: Mapping[str, Any], width: int) -> tuple[int, ...]:
-    """The cnn's input shape: from the spectra columns (``image``), else one row of all the features."""
-    if name != "cnn":
-        return ()
-    height, across = params.get("image") or (1, width)
-    if height * across != width:
-        raise ConfigError(f"cnn: the features have {width} values, not a {height}×{across} spectrogram; use [FEATS] type = ['spectra']")
-    return (int(height), int(across))
-
-
 def _pick_device(torch: Any, requested: str) -> str:
     if requested == "cpu":
         return "cpu"
@@ -466,12 +450,6 @@ class MlpSettings:
     patience: int = key(0, "Early stopping after N epochs without dev improvement (0 = off).")
 
 
-def _cnn_design(columns: list[str]) -> dict[str, Any]:
-    from nkl.features.spectra_extractor import cnn_design
-
-    return cnn_design(columns)
-
-
 SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         "mlp",
@@ -496,6 +474,6 @@ SPECS: tuple[ModelSpec, ...] = (
         "torch",
         "Convolutional network on spectrograms ([FEATS] type = ['spectra']): 2 conv layers, then layers; dev-best epoch kept",
         MlpSettings,
-        design_params=_cnn_design,
+        design_params=cnn.design_params,
     ),
 )

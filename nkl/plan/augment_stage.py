@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from nkl.context import RunContext
+from nkl.hashing import stable_hash
 from nkl.plan.stages import RunState, Stage, store_splits
 
 
@@ -52,8 +53,6 @@ class AugmentStage(Stage):
         prepared = state.splits.filter(pl.col("split") == "train").select(pl.col("sample").alias("source_sample"), target)
         copies = imported.drop(target).join(prepared, on="source_sample", how="inner").with_columns(split=pl.lit("train"))
         state.splits = pl.concat([state.splits, copies], how="diagonal_relaxed").sort("split", "sample")
-        from nkl.hashing import stable_hash
-
         state.split_hash = stable_hash([state.split_hash, self.settings.spec_hash,
                                         sorted(zip(copies["sample"].to_list(), copies["content_key"].to_list(), strict=True))])
         state.counts = dict(state.splits["split"].value_counts().iter_rows())

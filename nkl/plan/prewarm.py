@@ -2,7 +2,7 @@
 
 Importing scikit-learn and skops costs a second or more of one core. During extraction the parent process only
 waits for its workers, so doing that work then, in a thread, takes it off the critical path of a cold run. The plot
-libraries warm up in the plot process (``warm_plots``, run there), which keeps the Vega-Lite renderer's memory out of
+libraries warm up in the plot process (``nkl.evaluate.plot_process``), which keeps the Vega-Lite renderer's memory out of
 this process. Purely an optimisation: any failure is ignored (the real step reports it).
 """
 
@@ -35,15 +35,6 @@ def _warm_model(config: Config, task: str) -> None:
             estimator.save(Path(tmp) / "model")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def warm_plots() -> None:
-    """Load Altair and start the Vega-Lite renderer (its first image costs ~0.4 s)."""
-    import altair as alt
-    import vl_convert
-
-    chart = alt.Chart(alt.Data(values=[{"x": 0, "y": 0}])).mark_point().encode(x="x:Q", y="y:Q")
-    vl_convert.vegalite_to_png(chart.to_dict())
 
 
 def _warm(config: Config, task: str) -> None:
