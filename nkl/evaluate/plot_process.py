@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,15 +45,25 @@ class PlotProcess:
         self._started: Future = self._pool.submit(_ready)  # the process starts now, not at the first plot
 
     def result_plots(self, *args: Any, **kwargs: Any) -> list[Path]:
+        return self.start_plots(*args, **kwargs)()
+
+    def start_plots(self, *args: Any, **kwargs: Any) -> Callable[[], list[Path]]:
+        """Start drawing ``result_plots(*args, **kwargs)`` there; the returned function waits for the paths (and draws
+        here if that process failed), so the caller can save the model meanwhile."""
         from nkl.evaluate.results import result_plots
 
-        try:
-            return self._pool.submit(result_plots, *args, **kwargs).result()
-        except Exception as exc:  # noqa: BLE001 - drawn here instead; a real error (a full disk) is raised by that
-            log.debug("plots not drawn by the plot process (%r); drawing them here", exc)
-            return result_plots(*args, **kwargs)
-        finally:
-            self.close()
+        future = self._pool.submit(result_plots, *args, **kwargs)
+
+        def wait() -> list[Path]:
+            try:
+                return future.result()
+            except Exception as exc:  # noqa: BLE001 - drawn here instead; a real error (a full disk) is raised by that
+                log.debug("plots not drawn by the plot process (%r); drawing them here", exc)
+                return result_plots(*args, **kwargs)
+            finally:
+                self.close()
+
+        return wait
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -65,23 +65,24 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
 
     state.on_work = prewarm
     try:
-        for warning in plan.warnings:
-            ctx.log.warning(warning)
-        text = c.redacted_text()  # secrets (hf_token, ...) stay in the user's own INI only
-        ctx.log.debug("config %s:\n%s", c.hash, text)
-        write_text(text, state.folder / "config.ini")
-        for stage in plan.stages:
-            if isinstance(stage, ScaleStage):  # the fit needs the libraries that the prewarm thread is loading
-                ctx.log.debug("features ready after %.2f s", time.monotonic() - state.started)
-                for thread in warming:
-                    thread.join()
-            stage.run(ctx, state)
-            if isinstance(stage, ScaleStage) and state.cached is not None:
-                ctx.log.info("%s: fit and evaluation unchanged since the last run (plan %s); nothing to recompute", name, state.plan_hash)
-        result = state.cached if state.cached is not None else state.result
-        result.extraction, result.log_file, result.n_samples = state.reports, log_path, state.counts
-        result.rejected = count_rejects(ctx, plan, state.splits)
-        _compact(ctx)
+        with ws.deferred_views():  # one refresh of the catalog's views for all the tables this run writes
+            for warning in plan.warnings:
+                ctx.log.warning(warning)
+            text = c.redacted_text()  # secrets (hf_token, ...) stay in the user's own INI only
+            ctx.log.debug("config %s:\n%s", c.hash, text)
+            write_text(text, state.folder / "config.ini")
+            for stage in plan.stages:
+                if isinstance(stage, ScaleStage):  # the fit needs the libraries that the prewarm thread is loading
+                    ctx.log.debug("features ready after %.2f s", time.monotonic() - state.started)
+                    for thread in warming:
+                        thread.join()
+                stage.run(ctx, state)
+                if isinstance(stage, ScaleStage) and state.cached is not None:
+                    ctx.log.info("%s: fit and evaluation unchanged since the last run (plan %s); nothing to recompute", name, state.plan_hash)
+            result = state.cached if state.cached is not None else state.result
+            result.extraction, result.log_file, result.n_samples = state.reports, log_path, state.counts
+            result.rejected = count_rejects(ctx, plan, state.splits)
+            _compact(ctx)
         return result
     except BaseException as exc:
         ctx.log.debug("run failed: %r", exc)

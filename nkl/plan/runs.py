@@ -159,9 +159,8 @@ def finish_run(ctx: RunContext, plan: Plan, state: RunState) -> None:
     ctx.log.debug("metrics with bootstrap CIs after %.2f s", time.monotonic() - state.started)
     ws.write_part("predictions", name, stored_predictions(predictions, plan.task))
     ws.write_part("results", name, results)
-    draw = state.plotter.result_plots if state.plotter is not None else result_plots
-    plots = draw(state.folder / "plots", name, plan.task, plan.eval_split, predictions, results, design.labels, best, c.plot.titles)
-    ctx.log.debug("plots written after %.2f s", time.monotonic() - state.started)
+    plot_args = (state.folder / "plots", name, plan.task, plan.eval_split, predictions, results, design.labels, best, c.plot.titles)
+    plotted = state.plotter.start_plots(*plot_args) if state.plotter is not None else None  # drawn while the model is saved
     if c.exp.save and c.model.type == "finetune":
         from nkl.finetune.fit import push_to_hub
 
@@ -176,6 +175,8 @@ def finish_run(ctx: RunContext, plan: Plan, state: RunState) -> None:
             "config_hash": c.hash, "plan_hash": state.plan_hash, "split_hash": state.split_hash, "run": best, "info": model.info,
         }).save(state.folder / "model")
     ctx.log.debug("model saved after %.2f s", time.monotonic() - state.started)
+    plots = plotted() if plotted is not None else result_plots(*plot_args)
+    ctx.log.debug("plots written after %.2f s", time.monotonic() - state.started)
     if c.exp.save_test:
         test = predictions.filter((pl.col("run") == best) & (pl.col("split") == plan.eval_split))
         Path(c.exp.save_test).parent.mkdir(parents=True, exist_ok=True)
