@@ -4,6 +4,7 @@ typo), goes to ``nkl.cli.app``, which parses and reports exactly as before."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -58,7 +59,14 @@ def main() -> None:
     if quick is None:
         from nkl.cli.app import main as full
 
-        full()
+        try:
+            full()
+        finally:
+            # The command is done: its files written (atomically) and closed, its processes stopped. Freezing the
+            # objects that exist now spares the interpreter's exit a garbage collection over every module loaded
+            # (scikit-learn, SciPy, pandas, Polars): 0.35-0.4 s of a cold `nkl run`. Exit handlers (logging's flush)
+            # still run and objects are still released; only reference cycles among them are left to the process's end.
+            gc.freeze()
         return
     from nkl.errors import NklError
 

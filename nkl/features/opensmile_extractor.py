@@ -32,6 +32,7 @@ class OpenSmileExtractor(Extractor):
     sample_rate = None  # openSMILE's sets work at any rate; the native rate matches nkululeko's features
     min_duration = 0.02
     source = "openSMILE (in the opensmile wheel)"
+    worker_modules = ("opensmile",)
 
     def __init__(self, settings: OpenSmileSettings | None = None, **common: Any) -> None:
         super().__init__(settings, **common)

@@ -83,6 +83,8 @@ class Extractor(ABC):
     min_duration: ClassVar[float] = 0.02
     # where the extractor's numbers come from, for explain and error messages
     source: ClassVar[str] = "signal processing"
+    # libraries ``setup`` imports that are safe to load before a fork: the workers' forkserver loads them once
+    worker_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: Any = None, *, kind: str = "", device: str = "cpu", batch_size: int = 0) -> None:
         if isinstance(settings, Mapping):  # a plain dict of field names, device and batch_size (Python callers, tests)

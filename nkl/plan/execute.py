@@ -61,7 +61,7 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
             if c.model.type != "finetune":  # the plot libraries load in their own process (this one's memory stays lower)
                 from nkl.evaluate.plot_process import PlotProcess
 
-                state.plotter = PlotProcess()
+                state.plotter = PlotProcess(idle=True)  # extraction has the cores: it loads in what they leave
 
     state.on_work = prewarm
     try:

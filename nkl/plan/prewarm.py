@@ -1,6 +1,6 @@
 """Load the libraries of the fit step while feature extraction keeps the cores busy.
 
-Importing scikit-learn and skops costs a second or more of one core. During extraction the parent process only
+Importing scikit-learn costs a second of one core. During extraction the parent process only
 waits for its workers, so doing that work then, in a thread, takes it off the critical path of a cold run. The plot
 libraries warm up in the plot process (``nkl.evaluate.plot_process``), which keeps the Vega-Lite renderer's memory out of
 this process. Purely an optimisation: any failure is ignored (the real step reports it).
@@ -8,10 +8,7 @@ this process. Purely an optimisation: any failure is ignored (the real step repo
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
-from pathlib import Path
 
 import numpy as np
 
@@ -26,15 +23,9 @@ def _warm_model(config: Config, task: str) -> None:
     X = rng.normal(size=(12, 3))
     y = np.repeat([0, 1, 2], 4) if task == "classification" else rng.normal(size=12)
     params = {**model_params(config), "epochs": 1, "early_stopping_rounds": 0}
-    estimator = get_model_spec(config.model.type).build(params, 0).fit(X, y)
-    if config.exp.save:
-        # not a TemporaryDirectory: this daemon thread may still be inside the block when a failing run exits,
-        # and its finalizer would then warn at interpreter shutdown
-        tmp = tempfile.mkdtemp(prefix="nkl-prewarm-")
-        try:
-            estimator.save(Path(tmp) / "model")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    get_model_spec(config.model.type).build(params, 0).fit(X, y)
+    # The model's saving library (skops: 0.3 s of imports) is not loaded here: the run saves the model while the plot
+    # process draws, a wait in which this process has a core to itself anyway.
 
 
 def _warm(config: Config, task: str) -> None:
