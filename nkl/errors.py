@@ -92,3 +92,16 @@ class MissingExtraError(NklError, ImportError):
 
     def __str__(self) -> str:
         return f"{self.package} is not installed; install it with: pip install 'nkl[{self.extra}]'"
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether an error is Ctrl-C in disguise: DuckDB turns it into an InterruptException inside a query, which the
+    catalog may wrap in one of nkl's errors (the original stays the error's context)."""
+    current: BaseException | None = exc
+    for _ in range(16):
+        if current is None:
+            return False
+        if isinstance(current, KeyboardInterrupt) or type(current).__name__ == "InterruptException":
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -40,3 +40,34 @@ def test_interrupted_run_resumes(emodb, emodb_table, tmp_path: Path, make_ini) -
     extracted, cached = map(int, re.search(r"features: (\d+) extracted, (\d+) from cache", again.stderr).groups())
     assert cached == kept
     assert extracted + cached == 200
+
+
+def test_ctrl_c_inside_a_duckdb_query_exits_130_like_any_ctrl_c(monkeypatch, capsys) -> None:
+    """DuckDB raises Ctrl-C inside a query as its InterruptException, which the catalog may wrap in one of nkl's errors."""
+    import duckdb
+    import pytest
+
+    import nkl.cli.app as cli
+    from nkl.errors import CatalogError, is_interrupt
+
+    def wrapped() -> CatalogError:
+        try:
+            raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+        except duckdb.Error:
+            try:
+                raise CatalogError("cannot refresh the views: Interrupted!") from None
+            except CatalogError as exc:
+                return exc
+
+    error = wrapped()
+    assert is_interrupt(error) and is_interrupt(KeyboardInterrupt())
+    assert not is_interrupt(CatalogError("a real error")) and not is_interrupt(ValueError("x"))
+
+    def app(**kwargs):
+        raise error
+
+    monkeypatch.setattr(cli, "app", app)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 130
+    assert "interrupted" in capsys.readouterr().err

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -14,6 +16,7 @@ from nkl.catalog.lazy_polars import pl
 from nkl.catalog.workspace import Workspace, _quote
 from nkl.errors import QueryError
 
+T = TypeVar("T")
 
 class Catalog:
     """Read access to a workspace: ``.sql(query)``, ``.table(name)``, ``.tables()``.
@@ -41,14 +44,17 @@ class Catalog:
         Only reading statements run (SELECT, also WITH, DESCRIBE, SHOW, SUMMARIZE, PIVOT, EXPLAIN): COPY, EXPORT,
         ATTACH, INSTALL, LOAD, SET, PRAGMA, CREATE, INSERT, ... are refused with a QueryError unless ``allow_write``.
         """
-        with self._reading(query, allow_write) as con:
+        def run(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
             relation = con.sql(query)
             return relation.pl() if relation is not None else pl.DataFrame()
+
+        with self._reading(query, allow_write) as con:
+            return interruptible(con, run)
 
     def head(self, query: str, n: int, *, allow_write: bool = False) -> Head:
         """The first ``n`` rows (0: all) of a query as Python tuples, with the column names and types and the number of
         rows in all. Needs neither Polars nor pyarrow: what ``nkl query`` prints in table format."""
-        with self._reading(query, allow_write) as con:
+        def run(con: duckdb.DuckDBPyConnection) -> Head:
             cursor = con.execute(query)
             if not con.description:
                 return Head([], [], [], 0)
@@ -59,6 +65,9 @@ class Catalog:
                 rows = rows[:n]
                 total = con.cursor().sql(query).aggregate("count(*)").fetchall()[0][0]
             return Head(columns, types, rows, total)
+
+        with self._reading(query, allow_write) as con:
+            return interruptible(con, run)
 
     @contextmanager
     def _reading(self, query: str, allow_write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -159,3 +168,33 @@ _NUMERIC = re.compile(r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|DOUBLE|FLOAT|REAL|D
 def connect(root: str | Path = "results") -> Catalog:
     """Open the catalog of a workspace folder (the ``[EXP] root`` of its experiments)."""
     return Catalog(root)
+
+
+def interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """``work(con)``, stoppable with Ctrl-C: DuckDB does not look at Python's signals while a query runs, so the query
+    runs in a thread while this (main) thread waits; Ctrl-C interrupts the query and is raised here."""
+    if threading.current_thread() is not threading.main_thread():
+        return work(con)
+    done: dict[str, Any] = {}
+    finished = threading.Event()  # not Thread.join: a join cut short by Ctrl-C may report a running thread as ended
+
+    def target() -> None:
+        try:
+            done["value"] = work(con)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as it is
+            done["error"] = exc
+        finally:
+            finished.set()
+
+    threading.Thread(target=target, name="nkl-query", daemon=True).start()
+    try:
+        while not finished.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        con.interrupt()
+        finished.wait()
+        done.clear()  # the query's error and frames, which hold its result open
+        raise
+    if "error" in done:
+        raise done.pop("error")
+    return done["value"]

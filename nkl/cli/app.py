@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from nkl.cli.console import err_console, print_error
-from nkl.errors import ConfigError, NklError
+from nkl.errors import ConfigError, NklError, is_interrupt
 
 app = typer.Typer(
     name="nkl",
@@ -295,33 +295,45 @@ def catalog_compact(ctx: typer.Context, workspace: WorkspaceOpt = None,
     compact_command(workspace if workspace is not None else ctx.obj, min_parts)
 
 
+INTERRUPTED = "[yellow]interrupted[/]: everything computed so far is kept; run the same command again to resume"
+
+
 def main() -> None:
     """Console entry point."""
     try:
         code = app(standalone_mode=False)  # typer turns Ctrl-C into a returned 130
-    except NklError as exc:
-        print_error(str(exc))
-        sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: everything computed so far is kept; run the same command again to resume")
+        err_console.print(INTERRUPTED)
         sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as exc:
-        # usage errors (unknown option, missing argument): typer ≥ 0.20 raises its vendored click's exceptions
-        # (subclasses of typer.TyperException), older typer raises click's own
-        import click
-
-        if isinstance(exc, click.ClickException | getattr(typer, "TyperException", click.ClickException)) and hasattr(exc, "show"):
-            exc.show()
-            sys.exit(getattr(exc, "exit_code", 2))
-        raise
+    except Exception as exc:  # noqa: BLE001 - _report re-raises what is neither Ctrl-C nor an error of the command line
+        if is_interrupt(exc):
+            err_console.print(INTERRUPTED)
+            sys.exit(130)
+        _report(exc)
+        return
     if code == 130:
-        err_console.print("[yellow]interrupted[/]: everything computed so far is kept; run the same command again to resume")
+        err_console.print(INTERRUPTED)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _report(exc: Exception) -> None:
+    """Exit for an error of the command line: nkl's own errors in one line (exit 2), usage errors as click shows them."""
+    if isinstance(exc, NklError):
+        print_error(str(exc))
+        sys.exit(2)
+    if isinstance(exc, typer.Exit):
+        sys.exit(exc.exit_code)
+    if isinstance(exc, typer.Abort):
+        sys.exit(1)
+    # usage errors (unknown option, missing argument): typer ≥ 0.20 raises its vendored click's exceptions
+    # (subclasses of typer.TyperException), older typer raises click's own
+    import click
+
+    if isinstance(exc, click.ClickException | getattr(typer, "TyperException", click.ClickException)) and hasattr(exc, "show"):
+        exc.show()
+        sys.exit(getattr(exc, "exit_code", 2))
+    raise exc
 
 
 if __name__ == "__main__":

@@ -68,19 +68,23 @@ def main() -> None:
             # still run and objects are still released; only reference cycles among them are left to the process's end.
             gc.freeze()
         return
-    from nkl.errors import NklError
+    from nkl.errors import NklError, is_interrupt
 
     try:
         from nkl.cli.query import query_command
 
         query_command(quick["sql"], quick["root"], quick["fmt"], quick["out"], quick["limit"], allow_write=quick["allow_write"])
-    except NklError as exc:
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if is_interrupt(exc):  # Ctrl-C inside a DuckDB query
+            sys.exit(130)
+        if not isinstance(exc, NklError):
+            raise
         from nkl.cli.console import print_error
 
         print_error(str(exc))
         sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
 
 
 if __name__ == "__main__":

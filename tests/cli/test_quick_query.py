@@ -4,6 +4,7 @@ command line (both parse to the same call); any argument the quick reader does n
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,26 @@ def test_the_quick_reader_hands_unknown_arguments_to_the_full_parser() -> None:
         assert quick_query_args(args) is None, args
     help_text = cli("nkl.cli.entry", "query", "--help", cwd=Path.cwd())
     assert help_text.returncode == 0 and "--allow-write" in help_text.stdout
+
+
+LONG_QUERY = "select count(*) from range(3000000000) a, range(10) b where a.range % 7 = b.range"  # minutes of work
+
+
+@pytest.mark.parametrize("module, fmt", [("nkl.cli.entry", "table"), ("nkl.cli.app", "csv")])
+def test_ctrl_c_stops_a_long_query_at_once(trained, tmp_path: Path, module: str, fmt: str) -> None:
+    """DuckDB does not see Python's signals while a query runs; nkl interrupts the query itself (exit 130, no traceback)."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", module, "query", LONG_QUERY, "-w", str(trained.root), "-f", fmt], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        proc.wait(timeout=3)  # started and running the query (it cannot finish in this time)
+        pytest.fail(f"the query ended by itself: {proc.returncode} {proc.stderr.read()}")
+    except subprocess.TimeoutExpired:
+        pass
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "FATAL" not in stderr, stderr
