@@ -23,7 +23,7 @@ import polars as pl
 import soundfile as sf
 
 from nkl.audio.decode import load_audio
-from nkl.catalog.store import atomic_path, make_folder
+from nkl.catalog.store import atomic_path, make_folder, sweep_temp_files
 from nkl.errors import AudioError, ConfigError, MissingExtraError
 from nkl.hashing import stable_hash
 
@@ -169,6 +169,8 @@ def augment_samples(samples: pl.DataFrame, settings: AugmentSettings, folder: Pa
     """Write every chain's copy of every selected sample (those not written yet); return the augmented rows (source
     metadata, file = the copy, augmented = True), the ``augmentations`` table rows and how many files were written now."""
     copies = planned_copies(samples, settings, folder)
+    if sum(sweep_temp_files(shard) for shard in folder.glob("*/")):  # copies a killed run was writing: written again below
+        log.info("augment: removed temp files an interrupted run left in %s", folder)
     params = settings.settings
     transform = _traditional(params) if "traditional" in settings.chains else None
     rows, table, written = [], [], 0

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from nkl.catalog.parts import COMPACT_PREFIX, KEYED, PART_COLUMN, lost_rows, part_error
-from nkl.catalog.store import write_parquet
+from nkl.catalog.store import sweep_temp_files, write_parquet
 from nkl.catalog.workspace import Workspace
 
 log = logging.getLogger("nkl")
@@ -86,10 +86,22 @@ def compact(ws: Workspace, tables: list[str] | None = None, *, min_parts: int = 
     return done
 
 
+def sweep_leftovers(ws: Workspace, older_than: float = 3600.0) -> int:
+    """Remove temp files that killed processes left in the workspace (beside the catalog, in table folders, augmented
+    audio, experiment folders and their model/plot folders), if over ``older_than`` seconds old; return how many."""
+    root = ws.root
+    folders = [root, *root.glob("augmented/*/"), *ws.tables_dir.glob("*/"), *root.glob("experiments/*/"), *root.glob("experiments/*/*/")]
+    removed = sum(sweep_temp_files(folder, older_than) for folder in folders)
+    if removed:
+        log.info("removed %d temp file(s) left by an interrupted write (kill -9 or power loss)", removed)
+    return removed
+
+
 def maybe_compact(ws: Workspace, tables: list[str], threshold: int | None = None) -> list[Compaction]:
     """Compact those of ``tables`` that have more than ``threshold`` files (default ``AUTO_COMPACT_PARTS``; run after
-    each `nkl run`)."""
+    each `nkl run`, which also sweeps old temp files)."""
     threshold = AUTO_COMPACT_PARTS if threshold is None else threshold
+    sweep_leftovers(ws)
     done = []
     for table in tables:
         if len(ws.listed_parts(table)) > threshold:
@@ -190,6 +202,7 @@ def repair(ws: Workspace) -> tuple[Health, list[Compaction]]:
     found = check(ws)
     for finding in found.damaged:
         ws.quarantine(finding.path, finding.problem)
+    sweep_leftovers(ws, older_than=60.0)  # repair is run by hand: writes older than a minute are not in progress
     compactions = compact(ws, [f.table for f in found.duplicated], min_parts=1)
     ws.rebuild()
     return found, compactions

@@ -10,6 +10,7 @@ import errno
 import os
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,6 +95,25 @@ def atomic_path(target: Path) -> Iterator[Path]:
             tmp.unlink(missing_ok=True)
         except OSError:  # the folder turned read-only under us: nothing was written there either
             pass
+
+
+TEMP_PATTERN = ".*.tmp"  # what atomic_path writes before the rename: left behind only by a killed process
+
+
+def sweep_temp_files(folder: Path, older_than: float = 3600.0) -> int:
+    """Remove the temp files of ``atomic_path`` in ``folder`` (not below it) last written over ``older_than`` seconds
+    ago: a process killed mid-write (kill -9, power loss) leaves them; a live writer's are seconds old. Returns how
+    many were removed; files that cannot be removed are left as they are."""
+    removed = 0
+    cutoff = time.time() - older_than
+    for path in folder.glob(TEMP_PATTERN) if folder.is_dir() else []:
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 @contextmanager

@@ -126,8 +126,17 @@ def test_augment_killed_midway_resumes_where_it_stopped(emodb: Path, emodb_table
     # only whole files carry a .wav name; a copy cut off mid-write is at most a hidden temp file
     assert all(p.suffix == ".tmp" and p.name.startswith(".") for p in folder.rglob("*") if p.is_file() and p.suffix != ".wav")
     assert all(sf.info(p).frames > 0 for p in kept)  # every file there is whole
+    # temp files of killed writes are swept once they are an hour old (a live writer's are seconds old)
+    hour_ago = time.time() - 3700
+    leftovers = list(folder.rglob(".*.tmp")) or [kept[0].with_name(f".{kept[0].name}.0123456789abcdef.tmp")]
+    fresh = kept[0].with_name(f".{kept[0].name}.fedcba9876543210.tmp")
+    for path in [*leftovers, fresh]:
+        path.touch()
+    for path in leftovers:
+        os.utime(path, (hour_ago, hour_ago))
     done = run_cli("augment", ini, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    assert list(folder.rglob(".*.tmp")) == [fresh]
     total = pl.read_csv(tmp_path / "ws" / "experiments" / "aug" / "augmented.csv").height
     assert len(kept) < total, "the first run finished before it was killed"
     assert f"({total - len(kept)} written now, {len(kept)} already there)" in " ".join(done.stderr.split())

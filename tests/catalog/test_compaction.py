@@ -91,3 +91,25 @@ def test_runs_compact_tables_with_many_parts_and_reuse_them(trained, ws_copy: Pa
     again = run_cli("run", ini, cwd=ws_copy.parent)
     assert again.returncode == 0, again.stderr
     assert "features: 0 extracted, 60 from cache; model: unchanged" in again.stderr
+
+
+def test_temp_files_of_killed_writes_are_swept_after_an_hour(tmp_path: Path) -> None:
+    """kill -9 mid-write leaves `.<name>.<hex>.tmp` beside the target; the end of each run removes those over an hour
+    old (beside the catalog, in table folders, experiment and model folders); fresh ones may be a live writer's."""
+    import os
+    import time
+
+    ws = _filled(tmp_path, n=2)
+    hour_ago = time.time() - 3700
+    old = [ws.root / ".catalog.duckdb.0123456789abcdef.tmp", ws.tables_dir / "results" / ".exp9.parquet.0123456789abcdef.tmp",
+           ws.root / "experiments" / "e" / "model" / ".estimator.skops.0123456789abcdef.tmp"]
+    fresh = ws.tables_dir / "results" / ".exp8.parquet.fedcba9876543210.tmp"
+    for path in [*old, fresh]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a file")
+    for path in old:
+        os.utime(path, (hour_ago, hour_ago))
+    before = _view(ws)
+    maintenance.maybe_compact(ws, ws.table_names())
+    assert not any(path.exists() for path in old) and fresh.exists()
+    assert _view(ws).equals(before)
