@@ -196,3 +196,35 @@ def ws_copy(trained: TrainedWorkspace, tmp_path: Path) -> Path:
 
     shutil.copytree(trained.root / "tables", tmp_path / "ws" / "tables")
     return tmp_path / "ws"
+
+
+def interrupt_then_rerun(ini: Path, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, int, int, pl.Series]:
+    """`nkl run ini` (200 files, openSMILE) stopped by SIGINT once a feature part is written, then run again.
+
+    Checks the interrupted run (exit 130, the "interrupted" line, no traceback, some but not all rows kept) and that
+    the rerun succeeds; returns (rows kept by the interrupted run, files the rerun extracted, files it found cached,
+    the content keys of every feature row on disk)."""
+    import re
+    import signal
+    import subprocess
+    import time
+
+    command = [sys.executable, "-m", "nkl.cli.app", "run", str(ini)]
+    proc = subprocess.Popen(command, cwd=cwd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    features = cwd / "ws" / "tables" / "features_os_egemapsv02"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(features.glob("*.parquet")):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    kept = sum(len(pl.read_parquet(p)) for p in features.glob("*.parquet"))
+    assert 0 < kept < 200
+
+    again = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert again.returncode == 0, again.stderr
+    extracted, cached = map(int, re.search(r"features: (\d+) extracted, (\d+) from cache", again.stderr).groups())
+    keys = pl.concat([pl.read_parquet(p) for p in features.glob("*.parquet")])["content_key"]
+    return kept, extracted, cached, keys

@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import polars as pl
-
-
-def _nkl(*args: str) -> list[str]:
-    return [sys.executable, "-m", "nkl.cli.app", *args]
+from tests.conftest import interrupt_then_rerun, write_subset
 
 
 def test_interrupted_run_resumes(emodb, emodb_table, tmp_path: Path, make_ini) -> None:
-    csv = tmp_path / "subset.csv"
-    rows = emodb_table.sort("file").group_by("speaker", maintain_order=True).head(20)
-    rows.with_columns(pl.concat_str(pl.lit(f"{emodb}/"), pl.col("file")).alias("file")).write_csv(csv)
+    csv = write_subset(emodb, emodb_table, tmp_path / "subset.csv", per_speaker=20)
     ini = make_ini(csv, name="resume")
     ini.write_text(ini.read_text().replace("workers = 1", "workers = 2"))
-    proc = subprocess.Popen(_nkl("run", str(ini)), cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    features = tmp_path / "ws" / "tables" / "features_os_egemapsv02"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list(features.glob("*.parquet")):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
-    kept = sum(len(pl.read_parquet(p)) for p in features.glob("*.parquet"))
-    assert 0 < kept < 200
-
-    again = subprocess.run(_nkl("run", str(ini)), cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr
-    extracted, cached = map(int, re.search(r"features: (\d+) extracted, (\d+) from cache", again.stderr).groups())
+    kept, extracted, cached, _ = interrupt_then_rerun(ini, tmp_path)
     assert cached == kept
     assert extracted + cached == 200
 

@@ -18,6 +18,7 @@ from nkl.errors import QueryError
 
 T = TypeVar("T")
 
+
 class Catalog:
     """Read access to a workspace: ``.sql(query)``, ``.table(name)``, ``.tables()``.
 

@@ -99,9 +99,8 @@ def sweep_leftovers(ws: Workspace, older_than: float = 3600.0) -> int:
 
 def maybe_compact(ws: Workspace, tables: list[str], threshold: int | None = None) -> list[Compaction]:
     """Compact those of ``tables`` that have more than ``threshold`` files (default ``AUTO_COMPACT_PARTS``; run after
-    each `nkl run`, which also sweeps old temp files)."""
+    each `nkl run`)."""
     threshold = AUTO_COMPACT_PARTS if threshold is None else threshold
-    sweep_leftovers(ws)
     done = []
     for table in tables:
         if len(ws.listed_parts(table)) > threshold:

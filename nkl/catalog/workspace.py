@@ -19,21 +19,17 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import duckdb
 
 from nkl.catalog.lazy_polars import pl  # the query path (connect, stale check) needs no Polars
+from nkl.catalog.locks import claim
 from nkl.catalog.parts import COMPACT_PREFIX, KEYED, PART_COLUMN, lost_rows, part_error
 from nkl.catalog.sql_views import install_sql_views
 from nkl.catalog.store import write_parquet
 from nkl.errors import CatalogError, NklError
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: processes do not coordinate
-    fcntl = None  # type: ignore[assignment]
 
 CATALOG_FILE = "catalog.duckdb"
 QUARANTINE = ".quarantine"
@@ -258,36 +254,9 @@ class Workspace:
             raise CatalogError(f"table '{table}' does not exist in {self.root}; tables: {', '.join(self.table_names()) or 'none'}")
         return frame
 
-    @contextmanager
-    def claim(self, table: str, key: str, *, waiting: Callable[[], object] | None = None) -> Iterator[None]:
-        """Hold the advisory lock ``tables/.locks/<table>.<key>`` for the block; other processes asking for it wait.
-
-        ``waiting`` is called once when another process holds it. The lock is an ``flock``: the system releases it when
-        its process ends, crash or kill included, so a claim is never left behind. Where locks are not supported the
-        block runs unclaimed.
-        """
-        handle = None
-        if fcntl is not None:
-            try:
-                path = self.tables_dir / LOCKS / f"{table}.{key}"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                handle = open(path, "a")  # held for the block
-                try:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    if waiting is not None:
-                        waiting()
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            except OSError as exc:  # no locks on this file system, or a folder we cannot write (the writes will say so)
-                log.debug("no lock on %s/%s: %s", table, key, exc)
-                if handle is not None:
-                    handle.close()
-                handle = None
-        try:
-            yield
-        finally:
-            if handle is not None:
-                handle.close()  # closing the only descriptor releases the lock
+    def claim(self, table: str, key: str, *, waiting: Callable[[], object] | None = None) -> AbstractContextManager[None]:
+        """Hold the advisory lock ``tables/.locks/<table>.<key>`` for the block (``nkl.catalog.locks.claim``)."""
+        return claim(self.tables_dir / LOCKS / f"{table}.{key}", waiting=waiting)
 
     # ---- DuckDB index --------------------------------------------------------------------
     def _open(self, path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -423,7 +392,7 @@ class Workspace:
                 self._deferred = None
 
     def _flush_deferred(self) -> None:
-        if self._deferred or (self._deferred is not None and self._stale):
+        if self._deferred is not None and (self._deferred or self._stale):
             tables, self._deferred = list(self._deferred), {}
             self._refresh_now(tables)
 

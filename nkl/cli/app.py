@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -310,14 +310,13 @@ def main() -> None:
             err_console.print(INTERRUPTED)
             sys.exit(130)
         _report(exc)
-        return
     if code == 130:
         err_console.print(INTERRUPTED)
     if isinstance(code, int) and code:
         sys.exit(code)
 
 
-def _report(exc: Exception) -> None:
+def _report(exc: Exception) -> NoReturn:
     """Exit for an error of the command line: nkl's own errors in one line (exit 2), usage errors as click shows them."""
     if isinstance(exc, NklError):
         print_error(str(exc))

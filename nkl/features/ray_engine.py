@@ -219,7 +219,7 @@ def _results(extractor: Extractor, dataset: Any) -> Iterator[tuple[list[str], li
             if batch is None:
                 return
             for blob in batch["result"]:
-                yield pickle.loads(blob)
+                yield pickle.loads(blob)  # made by this run's own tasks and actors (_extract_units, _ModelActor), never a user's file
     finally:
         close = getattr(batches, "close", None)
         if close is not None:
@@ -299,6 +299,7 @@ class _ModelActor:
             raise self.error
         out = []
         for unit in batch["decoded"] if "decoded" in batch else batch["items"]:
+            # bytes: a unit this run's decoding tasks pickled (_decode_units), never a user's file
             items, decoded = pickle.loads(unit) if isinstance(unit, bytes) else (_items(unit), None)
             decoded = decoded if decoded is not None else decode_items(self.spec, items)
             signals = [(item, s) for item, s in zip(items, decoded, strict=True) if isinstance(s, np.ndarray)]

@@ -34,12 +34,14 @@ def _attach_log(ctx: RunContext, folder: Path) -> tuple[logging.Handler, Path]:
     return handler, path
 
 
-def _compact(ctx: RunContext) -> None:
-    """Merge the parts of tables that have grown many (one per experiment, per flush): queries stay fast. A compaction
-    that fails leaves the parts as they were and never fails the finished experiment."""
-    from nkl.catalog.maintenance import maybe_compact
+def _tidy(ctx: RunContext) -> None:
+    """Merge the parts of tables that have grown many (one per experiment, per flush): queries stay fast; remove temp
+    files that killed writes left over an hour ago. A failure leaves the parts as they were and never fails the
+    finished experiment."""
+    from nkl.catalog.maintenance import maybe_compact, sweep_leftovers
 
     try:
+        sweep_leftovers(ctx.workspace)
         maybe_compact(ctx.workspace, ctx.workspace.table_names())
     except (NklError, OSError, pl.exceptions.PolarsError) as exc:
         ctx.log.warning("the workspace's tables were not compacted (%s); run `nkl catalog compact` later", exc)
@@ -82,7 +84,7 @@ def execute(plan: Plan, ctx: RunContext, *, workers: int | None = None) -> RunRe
             result = state.cached if state.cached is not None else state.result
             result.extraction, result.log_file, result.n_samples = state.reports, log_path, state.counts
             result.rejected = count_rejects(ctx, plan, state.splits)
-            _compact(ctx)
+            _tidy(ctx)
         return result
     except BaseException as exc:
         ctx.log.debug("run failed: %r", exc)

@@ -15,17 +15,19 @@ def _rows(name: str, uar: float) -> pl.DataFrame:
     return pl.DataFrame({"experiment": [name], "metric": ["uar"], "value": [uar]})
 
 
-def _count_refreshes(ws: Workspace, monkeypatch) -> list[list[str]]:
+@pytest.fixture
+def watched(tmp_path: Path, monkeypatch) -> tuple[Workspace, list[list[str]]]:
+    """A workspace with one results part, and the list of view refreshes made from then on (tables of each)."""
+    ws = Workspace(tmp_path / "ws")
+    ws.write_part("results", "old", _rows("old", 0.1))
     calls: list[list[str]] = []
     real = ws._refresh_now
     monkeypatch.setattr(ws, "_refresh_now", lambda tables: (calls.append(list(tables)), real(tables))[1])
-    return calls
+    return ws, calls
 
 
-def test_writes_in_a_block_refresh_the_views_once_at_its_end(tmp_path: Path, monkeypatch) -> None:
-    ws = Workspace(tmp_path / "ws")
-    ws.write_part("results", "old", _rows("old", 0.1))
-    calls = _count_refreshes(ws, monkeypatch)
+def test_writes_in_a_block_refresh_the_views_once_at_its_end(watched) -> None:
+    ws, calls = watched
     with ws.deferred_views():
         ws.write_part("results", "a", _rows("a", 0.5))
         ws.write_part("splits", "a", pl.DataFrame({"experiment": ["a"], "sample": ["s1"], "split": ["test"], "split_hash": ["h"]}))
@@ -36,10 +38,8 @@ def test_writes_in_a_block_refresh_the_views_once_at_its_end(tmp_path: Path, mon
     assert Catalog(ws.root).sql("select count(*) n from splits")["n"].item() == 1
 
 
-def test_a_connection_inside_the_block_sees_every_write_so_far(tmp_path: Path, monkeypatch) -> None:
-    ws = Workspace(tmp_path / "ws")
-    ws.write_part("results", "old", _rows("old", 0.1))
-    calls = _count_refreshes(ws, monkeypatch)
+def test_a_connection_inside_the_block_sees_every_write_so_far(watched) -> None:
+    ws, calls = watched
     with ws.deferred_views():
         ws.write_part("results", "a", _rows("a", 0.5))
         con = ws.connect(read_only=True)
@@ -52,9 +52,8 @@ def test_a_connection_inside_the_block_sees_every_write_so_far(tmp_path: Path, m
     assert Catalog(ws.root).sql("select count(*) n from results")["n"].item() == 3
 
 
-def test_an_interrupted_block_still_points_the_views_at_what_was_written(tmp_path: Path) -> None:
-    ws = Workspace(tmp_path / "ws")
-    ws.write_part("results", "old", _rows("old", 0.1))
+def test_an_interrupted_block_still_points_the_views_at_what_was_written(watched) -> None:
+    ws, _ = watched
     with pytest.raises(KeyboardInterrupt), ws.deferred_views():
         ws.write_part("results", "a", _rows("a", 0.5))
         raise KeyboardInterrupt

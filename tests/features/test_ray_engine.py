@@ -10,10 +10,8 @@ import hashlib
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +33,7 @@ from nkl.features.cache import ensure_features, load_features  # noqa: E402
 from nkl.features.ray_engine import RayEngine  # noqa: E402
 from nkl.features.registry import Extractor, get_extractor_class  # noqa: E402
 from nkl.plan import Plan, execute  # noqa: E402
+from tests.conftest import interrupt_then_rerun, write_subset  # noqa: E402
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers get this module's extractors by value
 
@@ -219,30 +218,11 @@ def test_a_rerun_after_an_interruption_extracts_only_the_rest(emodb: Path, emodb
 
 def test_ctrl_c_keeps_the_written_parts_and_the_rerun_extracts_the_rest(emodb: Path, emodb_table: pl.DataFrame, make_ini, tmp_path: Path) -> None:
     """`nkl run` with its own local Ray, interrupted by SIGINT once a part is written; the same command again resumes."""
-    csv = tmp_path / "subset.csv"
-    rows = emodb_table.sort("file").group_by("speaker", maintain_order=True).head(20)
-    rows.with_columns(pl.concat_str(pl.lit(f"{emodb}/"), pl.col("file")).alias("file")).write_csv(csv)
+    csv = write_subset(emodb, emodb_table, tmp_path / "subset.csv", per_speaker=20)
     ini = _with_exp_keys(make_ini(csv, name="resume"), "engine = ray\n")
-    command = [sys.executable, "-m", "nkl.cli.app", "run", str(ini)]
     env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1"}
-    proc = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    features = tmp_path / "ws" / "tables" / "features_os_egemapsv02"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list(features.glob("*.parquet")):
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
-    kept = sum(len(pl.read_parquet(p)) for p in features.glob("*.parquet"))
-    assert 0 < kept < 200
-
-    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env, check=False)
-    assert again.returncode == 0, again.stderr
-    extracted, cached = map(int, re.search(r"features: (\d+) extracted, (\d+) from cache", again.stderr).groups())
+    kept, extracted, cached, keys = interrupt_then_rerun(ini, tmp_path, env)
     assert (cached, extracted) == (kept, 200 - kept)
-    keys = pl.concat([pl.read_parquet(p) for p in features.glob("*.parquet")])["content_key"]
     assert keys.len() == keys.n_unique() == 200
 
 
